@@ -1,0 +1,486 @@
+//! One run of tamandua: options → input → reader/dispatcher, pinned workers, writer → report.
+
+use crate::capture::pcapfile::{FileFormat, PcapReader};
+use crate::cli::{parse_cpu_list, Cli};
+use crate::config::Config;
+use crate::dispatch::batch::{OutBatch, PacketBatch};
+use crate::dispatch::ring::Ring;
+use crate::dispatch::{Dispatcher, Lane};
+use crate::dissect::{dlt, Warning};
+use crate::flow::worker::{Shared, Worker, WorkerSetup};
+use crate::output::columns::Column;
+use crate::output::{prefix, txt, writer};
+use crate::plugin::{Plugin, ReportTotals};
+use crate::report::{self, ReportInput, WorkerLine};
+use crate::time::Ts;
+use clap::Parser;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// T2 capacity the "Max number of flows in memory" percentage refers to (2^18 flows).
+const T2_TABLE: u64 = 262_144;
+
+/// Entry point of the binary: returns the exit status.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("tamandua: {e}");
+            1
+        }
+    }
+}
+
+/// Where report lines go: standard output or PREFIX_log.txt.
+pub struct Log {
+    out: Box<dyn Write + Send>,
+}
+
+impl Log {
+    pub fn line(&mut self, s: &str) {
+        let _ = writeln!(self.out, "{s}");
+    }
+    pub fn flush(&mut self) {
+        let _ = self.out.flush();
+    }
+}
+
+/// The selected plugins: analysis plugin names and sinks, in the given order.
+pub struct Selection {
+    pub all: Vec<String>,
+    pub analysis: Vec<String>,
+    pub txt: bool,
+    pub json: bool,
+}
+
+pub fn select_plugins(list: &str) -> Result<Selection, String> {
+    let reg = crate::plugins::registry();
+    let mut sel = Selection { all: Vec::new(), analysis: Vec::new(), txt: false, json: false };
+    for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let canon = reg
+            .iter()
+            .map(|p| p.name)
+            .chain(crate::plugins::SINKS.iter().copied())
+            .find(|n| n.eq_ignore_ascii_case(name))
+            .ok_or_else(|| {
+                let known: Vec<&str> =
+                    reg.iter().map(|p| p.name).chain(crate::plugins::SINKS.iter().copied()).collect();
+                format!("unknown plugin '{name}' (available: {})", known.join(", "))
+            })?;
+        if sel.all.iter().any(|n| n == canon) {
+            return Err(format!("plugin '{canon}' given twice"));
+        }
+        sel.all.push(canon.to_string());
+        match canon {
+            "txtSink" => sel.txt = true,
+            "jsonSink" => sel.json = true,
+            _ => sel.analysis.push(canon.to_string()),
+        }
+    }
+    Ok(sel)
+}
+
+fn make_plugins(sel: &Selection, cfg: &Config) -> Vec<Box<dyn Plugin>> {
+    let reg = crate::plugins::registry();
+    sel.analysis.iter().filter_map(|n| reg.iter().find(|p| p.name == n).map(|p| (p.make)(cfg))).collect()
+}
+
+fn build_config(cli: &Cli, sel: &Selection) -> Result<Config, String> {
+    let mut cfg = Config::new();
+    for p in crate::plugins::registry() {
+        if sel.analysis.iter().any(|n| n == p.name) {
+            cfg.register(p.settings);
+        }
+    }
+    if let Some(path) = &cli.config {
+        cfg.load_toml(path)?;
+    }
+    for s in &cli.set {
+        cfg.set_assignment(s)?;
+    }
+    cfg.validate()?;
+    cfg.check_numeric(&["FLOW_TIMEOUT", "MAX_FLOWS", "HASHFACTOR", "BATCH_PACKETS", "RING_BATCHES", "TICK_PACKETS"])?;
+    Ok(cfg)
+}
+
+/// CPUs for the workers: the `-c` list (checked against the CPUs this process may use) or
+/// every available CPU.
+fn worker_cpus(cli: &Cli) -> Result<Vec<Option<core_affinity::CoreId>>, String> {
+    let avail = core_affinity::get_core_ids().unwrap_or_default();
+    match &cli.cpus {
+        Some(list) => {
+            let want = parse_cpu_list(list)?;
+            want.iter()
+                .map(|&c| {
+                    avail.iter().find(|a| a.id == c).copied().map(Some).ok_or_else(|| {
+                        let ids: Vec<String> = avail.iter().map(|a| a.id.to_string()).collect();
+                        format!("-c {list}: CPU {c} is not available to this process (available: {})", ids.join(","))
+                    })
+                })
+                .collect()
+        }
+        None => {
+            let n = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+            if avail.len() >= n {
+                Ok(avail.into_iter().take(n).map(Some).collect())
+            } else {
+                Ok(vec![None; n])
+            }
+        }
+    }
+}
+
+fn plugin_version_lines(sel: &Selection) -> Vec<String> {
+    sel.all.iter().enumerate().map(|(i, n)| format!("    {:02}: {n}, {VERSION}", i + 1)).collect()
+}
+
+fn now_unix() -> (u64, u32) {
+    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    (d.as_secs(), d.subsec_micros())
+}
+
+fn headers_preamble(sel: &Selection, cfg: &Config) -> Vec<String> {
+    let (s, us) = now_unix();
+    let args: Vec<String> = std::env::args().collect();
+    let uts = nix::sys::utsname::uname().ok();
+    let hw = uts
+        .map(|u| {
+            format!(
+                "{};{};{};{};{}",
+                u.nodename().to_string_lossy(),
+                u.sysname().to_string_lossy(),
+                u.release().to_string_lossy(),
+                u.version().to_string_lossy(),
+                u.machine().to_string_lossy()
+            )
+        })
+        .unwrap_or_default();
+    let mut v = vec![
+        report::date("# Date: ", s, us as i64).replace(" GMT)", " UTC)"),
+        format!("# tamandua {VERSION} (Tranalyzer2 0.9.3 compatible)"),
+        "# Core configuration: L2, IPv4, IPv6".to_string(),
+        format!("# SensorID: {}", cfg.u64("SENSORID")),
+        format!("# PID: {}", std::process::id()),
+        "# Priority: 0".to_string(),
+        format!("# Command line: {}", args.join(" ")),
+        format!("# HW info: {hw}"),
+        "# SW info: tamandua pcap/pcapng reader".to_string(),
+        "#".to_string(),
+        "# Plugins loaded:".to_string(),
+    ];
+    for (i, n) in sel.all.iter().enumerate() {
+        v.push(format!("#   {:02}: {n}, version {VERSION}", i + 1));
+    }
+    v.push("#".to_string());
+    v
+}
+
+fn create(path: &str) -> Result<BufWriter<File>, String> {
+    File::create(path).map(|f| BufWriter::with_capacity(1 << 20, f)).map_err(|e| format!("{path}: {e}"))
+}
+
+/// Runs tamandua with parsed options; returns the exit status.
+pub fn run(cli: Cli) -> Result<i32, String> {
+    let sel = select_plugins(&cli.plugins)?;
+    let cfg = build_config(&cli, &sel)?;
+    if cli.list_plugins {
+        for p in crate::plugins::registry() {
+            println!("{}", p.name);
+        }
+        for s in crate::plugins::SINKS {
+            println!("{s}");
+        }
+        return Ok(0);
+    }
+    if cli.list_settings {
+        for (n, v, m) in cfg.describe() {
+            println!("{n}={v}\t{m}");
+        }
+        return Ok(0);
+    }
+    let Some(input) = cli.read.clone() else {
+        return Err("no input: give -r FILE (or -r - for standard input); see --help".into());
+    };
+    let mut reader = PcapReader::open(&input).map_err(|e| e.to_string())?;
+    let linktype = reader.linktype();
+    if !dlt::supported(linktype) {
+        let (name, desc) = dlt::name(linktype);
+        eprintln!("[ERR] Unsupported link-layer type: {desc} [{name}/{linktype}] in {input}");
+        return Ok(1);
+    }
+    let (prefix, flows_stdout) = prefix::output_prefix(&input, cli.write.as_deref()).map_err(|e| format!("-w: {e}"))?;
+    let log_to_file = cli.log_file || flows_stdout;
+    let mut log = Log {
+        out: if log_to_file {
+            Box::new(create(&format!("{prefix}_log.txt"))?)
+        } else {
+            Box::new(std::io::stdout())
+        },
+    };
+    let cpus = worker_cpus(&cli)?;
+    let nworkers = cpus.len();
+    let started = Instant::now();
+
+    // ---- start-up lines
+    let eq = "=".repeat(80);
+    log.line(&eq);
+    log.line(&format!(
+        "tamandua {VERSION} (Tranalyzer2 0.9.3 compatible). PID: {}, Prio: 0, SID: {}",
+        std::process::id(),
+        cfg.u64("SENSORID")
+    ));
+    log.line(&eq);
+    let (s, us) = now_unix();
+    log.line(&report::date("Date: ", s, us as i64).replace(" GMT)", " UTC)"));
+    log.line("[INF] Creating flows for L2, IPv4, IPv6");
+    let pcapng = matches!(reader.format(), FileFormat::Pcapng);
+    if pcapng {
+        log.line("[WRN] PCAP-NG, so *percentage completed* in end report might be less than 100%, will be fixed in a later version");
+    }
+    log.line("Active plugins:");
+    for l in plugin_version_lines(&sel) {
+        log.line(&l);
+    }
+    log.line(&format!("Processing file: {input}"));
+    let (ln, ld) = dlt::name(linktype);
+    log.line(&format!("Link layer type: {ld} [{ln}/{linktype}]"));
+    log.line(&format!("Snapshot length: {}{}", reader.snaplen(), report::h(reader.snaplen() as u64, "")));
+    log.line(&format!("Workers: {nworkers}"));
+    log.flush();
+
+    // ---- plugins, columns, output files
+    let proto_plugins = make_plugins(&sel, &cfg);
+    let mut columns: Vec<Column> = Worker::core_columns();
+    let mut pkt_header = String::from("%pktNo\tflowInd\t");
+    let mut timeouts = vec![cfg.f64("FLOW_TIMEOUT") as f32];
+    for p in &proto_plugins {
+        columns.extend(p.columns());
+        for c in p.packet_columns() {
+            pkt_header.push_str(c);
+            pkt_header.push('\t');
+        }
+        timeouts.extend(p.timeouts());
+    }
+    pkt_header.push_str("l7Content\n");
+    drop(proto_plugins);
+    let columns = Arc::new(columns);
+
+    let mut sinks = writer::Sinks { flows_txt: None, flows_json: None, packets: None };
+    if sel.txt {
+        let mut w: Box<dyn Write + Send> =
+            if flows_stdout { Box::new(BufWriter::new(std::io::stdout())) } else { Box::new(create(&format!("{prefix}_flows.txt"))?) };
+        w.write_all(&txt::header_line(&columns)).map_err(|e| e.to_string())?;
+        sinks.flows_txt = Some(w);
+        let hdr = txt::headers_file(&headers_preamble(&sel, &cfg), &columns);
+        std::fs::write(format!("{prefix}_headers.txt"), hdr).map_err(|e| format!("{prefix}_headers.txt: {e}"))?;
+    }
+    if sel.json {
+        sinks.flows_json = Some(Box::new(create(&format!("{prefix}_flows.json"))?));
+    }
+    if cli.packet_mode {
+        let mut w = create(&format!("{prefix}_packets.txt"))?;
+        w.write_all(pkt_header.as_bytes()).map_err(|e| e.to_string())?;
+        sinks.packets = Some(Box::new(w));
+    }
+
+    // ---- flow-table cap
+    let cap_total = match (cfg.u64("MAX_FLOWS"), cli.hash_factor.unwrap_or(cfg.u64("HASHFACTOR"))) {
+        (m, _) if m > 0 => m,
+        (_, f) if f > 0 => T2_TABLE * f,
+        _ => 0,
+    };
+    let capacity = if cap_total == 0 { 0 } else { cap_total.div_ceil(nworkers as u64) as usize };
+    let capacity_ref = if cap_total == 0 { T2_TABLE } else { cap_total };
+
+    // ---- threads
+    let shared = Arc::new(Shared::default());
+    let ring_batches = cfg.u64("RING_BATCHES").max(2) as usize;
+    let mut lanes = Vec::new();
+    let mut out_rings = Vec::new();
+    let mut out_free = Vec::new();
+    let mut handles = Vec::new();
+    for (i, cpu) in cpus.iter().enumerate() {
+        let to_worker: Arc<Ring<Box<PacketBatch>>> = Arc::new(Ring::new(ring_batches));
+        let free: Arc<Ring<Box<PacketBatch>>> = Arc::new(Ring::new(ring_batches + 2));
+        let out: Arc<Ring<Box<OutBatch>>> = Arc::new(Ring::new(ring_batches));
+        let ofree: Arc<Ring<Box<OutBatch>>> = Arc::new(Ring::new(ring_batches + 2));
+        lanes.push(Lane { to_worker: to_worker.clone(), free: free.clone(), batch: Box::default() });
+        out_rings.push(out.clone());
+        out_free.push(ofree.clone());
+        let setup = WorkerSetup {
+            index: i,
+            workers: nworkers,
+            plugins: make_plugins(&sel, &cfg),
+            columns: columns.clone(),
+            txt: sel.txt,
+            json: sel.json,
+            packet_mode: cli.packet_mode,
+            flow_timeout: cfg.f64("FLOW_TIMEOUT") as f32,
+            timeouts: timeouts.clone(),
+            capacity,
+            shared: shared.clone(),
+        };
+        let cpu = *cpu;
+        let h = std::thread::Builder::new()
+            .name(format!("worker-{i}"))
+            .spawn(move || {
+                if let Some(c) = cpu {
+                    core_affinity::set_for_current(c);
+                }
+                Worker::new(setup).run(&to_worker, &free, &out, &ofree)
+            })
+            .map_err(|e| format!("cannot start worker thread: {e}"))?;
+        handles.push(h);
+    }
+    let writer_handle = std::thread::Builder::new()
+        .name("writer".into())
+        .spawn(move || writer::run(out_rings, out_free, sinks))
+        .map_err(|e| format!("cannot start writer thread: {e}"))?;
+
+    let mut disp = Dispatcher::new(lanes, cfg.u64("BATCH_PACKETS") as usize, cfg.u64("TICK_PACKETS"));
+    for l in &disp.lanes {
+        l.to_worker.register_producer();
+        l.free.register_consumer();
+    }
+
+    // ---- the reader loop
+    let mut pkt_no = 0u64;
+    let mut last_ts = Ts::ZERO;
+    let mut warned_links: Vec<u32> = Vec::new();
+    let mut read_error: Option<String> = None;
+    loop {
+        match reader.next_record() {
+            Ok(Some(rec)) => {
+                pkt_no += 1;
+                if pkt_no == 1 {
+                    log.line(&report::date("Dump start: ", rec.ts.sec, rec.ts.nsec as i32 as i64));
+                }
+                last_ts = rec.ts;
+                if rec.caplen == 0 {
+                    log.line(&format!("[WRN] No data available for packet {pkt_no}"));
+                }
+                let lt = if dlt::supported(rec.linktype) {
+                    rec.linktype
+                } else {
+                    if !warned_links.contains(&rec.linktype) {
+                        warned_links.push(rec.linktype);
+                        let (n, d) = dlt::name(rec.linktype);
+                        log.line(&format!(
+                            "[WRN] Unsupported link-layer type: {d} [{n}/{}]: packets of that interface get no flow",
+                            rec.linktype
+                        ));
+                    }
+                    u32::MAX
+                };
+                disp.packet(pkt_no, rec.ts, rec.data, rec.len, lt);
+                for w in disp.dissector.warnings() {
+                    match w {
+                        Warning::L3Snap { snap_l2, snap_l3, l3_len, outer6 } => log.line(&format!(
+                            "[WRN] {}snapL2Length: {snap_l2} - snapL3Length: {snap_l3} - IP length in header: {l3_len}",
+                            if *outer6 { "Outer -- " } else { "" }
+                        )),
+                        Warning::NullFamily(f) => log.line(&format!("[WRN] Null/Loopback header: unhandled family {f}")),
+                        Warning::RawVersion(v) => log.line(&format!("[WRN] Unknown IP protocol {v} in raw pcap")),
+                        Warning::UnsupportedPpiDlt(d) => {
+                            let (n, ds) = dlt::name(*d);
+                            log.line(&format!("[WRN] Unsupported link-layer type: {ds} [{n}/{d}]"))
+                        }
+                    }
+                }
+            }
+            Ok(None) => break,
+            Err(e) => {
+                let msg = e.to_string();
+                log.line(&format!("[WRN] input error: {msg}; the flows seen so far are written"));
+                eprintln!("tamandua: {msg}");
+                read_error = Some(msg);
+                break;
+            }
+        }
+    }
+    let _ = read_error;
+    disp.counters.vlan_max = disp.dissector.vlan_max;
+    disp.counters.mpls_max = disp.dissector.mpls_max;
+    disp.counters.num_vx += disp.dissector.bad_version_frames;
+    disp.finish();
+    let elapsed_read = started.elapsed();
+
+    let mut workers: Vec<Worker> = Vec::new();
+    for h in handles {
+        workers.push(h.join().map_err(|_| "a worker thread panicked".to_string())?);
+    }
+    let wstats = writer_handle.join().map_err(|_| "the writer thread panicked".to_string())?;
+    if let Err(e) = wstats {
+        return Err(format!("writing output: {e}"));
+    }
+
+    // ---- end report
+    let mut total = disp.counters.clone();
+    let mut per_worker = Vec::new();
+    for (i, w) in workers.iter().enumerate() {
+        total.merge(&w.counters);
+        per_worker.push(WorkerLine {
+            packets: w.counters.num_a + w.counters.num_b,
+            flows: w.counters.total_flows(),
+            ring_full: disp.lanes[i].to_worker.full_events.load(Ordering::Relaxed),
+            evicted: w.evicted,
+        });
+    }
+    let stop_ts = if pkt_no > 0 { last_ts } else { Ts::ZERO };
+    let start_ts = total.first_ts.unwrap_or(Ts::ZERO);
+    log.line(&report::date("Dump stop : ", stop_ts.sec, stop_ts.nsec as i32 as i64));
+    let dd = stop_ts.t2_duration(start_ts);
+    log.line(&report::duration("Total dump duration: ", dd.sec, dd.nsec as i64));
+    log.line(&report::duration("Finished processing. Elapsed time: ", elapsed_read.as_secs(), elapsed_read.subsec_nanos() as i64));
+    let el = started.elapsed();
+    log.line(&report::duration("Finished unloading flow memory. Time: ", el.as_secs(), el.subsec_nanos() as i64));
+    if total.rm_flows > 0 {
+        log.line("[WRN] Hash Autopilot: main HashMap full: flushing 1 oldest flow(s)");
+        log.line(&format!(
+            "[INF] Hash Autopilot: Fix: Invoke tamandua with '-f {}' (or raise MAX_FLOWS)",
+            (cap_total / T2_TABLE).max(1) * 2
+        ));
+    }
+    // merge plugin instances for the report
+    let mut merged: Vec<Box<dyn Plugin>> = Vec::new();
+    let mut rest = workers.into_iter();
+    if let Some(first) = rest.next() {
+        merged = first.plugins;
+        for w in rest {
+            for (m, o) in merged.iter_mut().zip(w.plugins.iter()) {
+                m.merge(o.as_ref());
+            }
+        }
+    }
+    let totals = ReportTotals { packets: total.packets, ab_bytes: total.a_bytes + total.b_bytes };
+    let mut plugin_lines = Vec::new();
+    for p in &merged {
+        let mut v = Vec::new();
+        p.report(&totals, &mut v);
+        plugin_lines.push((p.name(), v));
+    }
+    let (rss, phys) = report::memory_kb();
+    let input_report = ReportInput {
+        counters: &total,
+        plugin_lines,
+        file_size: reader.file_size(),
+        pcapng,
+        peak_flows: shared.peak.load(Ordering::Relaxed),
+        capacity_ref,
+        max_rss_kb: rss,
+        phys_mem_kb: phys,
+        wall_seconds: el.as_secs_f64(),
+        workers: nworkers,
+        per_worker,
+    };
+    for l in report::body(&input_report) {
+        log.line(&l);
+    }
+    log.flush();
+    Ok(0)
+}

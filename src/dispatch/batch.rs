@@ -1,0 +1,103 @@
+//! The units that travel between threads: packet batches (reader → worker) and output batches
+//! (worker → writer). Both are recycled through return rings, so the steady state allocates
+//! nothing.
+
+use crate::dissect::PacketInfo;
+use crate::time::Ts;
+
+/// One packet in a batch: its metadata, and where its bytes and hdrDesc are in `bytes`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PktEntry {
+    pub pkt_no: u64,
+    pub ts: Ts,
+    pub len: u32,
+    pub data_off: u32,
+    pub caplen: u32,
+    pub desc_off: u32,
+    pub desc_len: u32,
+    pub info: PacketInfo,
+}
+
+/// Packets for one worker, plus the reader's clock.
+#[derive(Default)]
+pub struct PacketBatch {
+    pub bytes: Vec<u8>,
+    pub pkts: Vec<PktEntry>,
+    /// The reader's position when the batch was sent: the number and time of the last packet
+    /// read. Workers run a timeout pass with it so idle shards still expire flows.
+    pub tick: Option<(u64, Ts)>,
+    /// Set on the last batch: flush everything and stop.
+    pub eof: bool,
+}
+
+impl PacketBatch {
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+        self.pkts.clear();
+        self.tick = None;
+        self.eof = false;
+    }
+
+    pub fn data(&self, e: &PktEntry) -> &[u8] {
+        &self.bytes[e.data_off as usize..(e.data_off + e.caplen) as usize]
+    }
+
+    pub fn desc(&self, e: &PktEntry) -> &[u8] {
+        &self.bytes[e.desc_off as usize..(e.desc_off + e.desc_len) as usize]
+    }
+}
+
+/// Where a flow record sits in the global output order: the packet number of the event that
+/// wrote it (a timeout pass, an eviction, or `u64::MAX` for the end-of-input flush), then the
+/// LRU stamp for end-of-input flushes, then the worker and its sequence number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct OrderKey {
+    pub event: u64,
+    pub minor: u64,
+    pub worker: u32,
+    pub seq: u64,
+}
+
+/// A written flow record: its order key and the end offsets of its text in each sink buffer.
+#[derive(Clone, Copy, Debug)]
+pub struct RecMeta {
+    pub key: OrderKey,
+    pub txt_end: u32,
+    pub json_end: u32,
+}
+
+/// Output of one worker, in its own order.
+#[derive(Default)]
+pub struct OutBatch {
+    pub worker: usize,
+    pub recs: Vec<RecMeta>,
+    pub txt: Vec<u8>,
+    pub json: Vec<u8>,
+    /// Packet-mode lines: (pkt_no, end offset in `pkt_txt`).
+    pub pkts: Vec<(u64, u32)>,
+    pub pkt_txt: Vec<u8>,
+    /// All later output of this worker has event > watermark (and pkt_no > watermark).
+    pub watermark: u64,
+    pub done: bool,
+}
+
+impl OutBatch {
+    pub fn clear(&mut self) {
+        self.recs.clear();
+        self.txt.clear();
+        self.json.clear();
+        self.pkts.clear();
+        self.pkt_txt.clear();
+        self.watermark = 0;
+        self.done = false;
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.recs.is_empty() && self.pkts.is_empty()
+    }
+
+    /// Bytes held, to decide when to hand the batch over.
+    pub fn size(&self) -> usize {
+        self.txt.len() + self.json.len() + self.pkt_txt.len()
+    }
+}

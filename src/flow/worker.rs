@@ -1,0 +1,527 @@
+//! A worker: owns one shard of the flow table and the plugin state of its flows. It takes
+//! dissected packets in capture order (for its shard), does T2's flow stage — timeouts, lookup,
+//! A/B pairing, fragments, plugin callbacks (core.md 7–9) — and formats the records it writes
+//! into output batches for the writer thread.
+
+use crate::dispatch::batch::{OrderKey, OutBatch, PacketBatch, PktEntry, RecMeta};
+use crate::dispatch::ring::Ring;
+use crate::dissect::{FlowClass, FlowKey, Frag, PacketInfo, NONE};
+use crate::flow::table::{frag_key, FlowTable, NIL};
+use crate::flowstat::*;
+use crate::output::columns::{Column, Record, Ty};
+use crate::output::{json, txt};
+use crate::plugin::{FlowCx, Pkt, Plugin, TermCx};
+use crate::report::counters::Counters;
+use crate::textfmt;
+use crate::time::Ts;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// State shared by all workers (read-mostly, atomics only).
+#[derive(Default)]
+pub struct Shared {
+    /// First SIGINT: packets that match no flow are dropped instead of creating one.
+    pub no_create: AtomicBool,
+    /// Live flows over all workers, and the peak.
+    pub concurrent: AtomicU64,
+    pub peak: AtomicU64,
+    /// Packets processed by all workers (monitoring).
+    pub processed: AtomicU64,
+}
+
+/// What a worker is configured with.
+pub struct WorkerSetup {
+    pub index: usize,
+    pub workers: usize,
+    pub plugins: Vec<Box<dyn Plugin>>,
+    /// All flows.txt columns (core + plugins), for the sinks.
+    pub columns: Arc<Vec<Column>>,
+    pub txt: bool,
+    pub json: bool,
+    pub packet_mode: bool,
+    pub flow_timeout: f32,
+    /// Registered timeout values in registration order (core first).
+    pub timeouts: Vec<f32>,
+    pub capacity: usize,
+    pub shared: Arc<Shared>,
+}
+
+pub struct Worker {
+    pub index: usize,
+    workers: usize,
+    pub plugins: Vec<Box<dyn Plugin>>,
+    pub table: FlowTable,
+    pub counters: Counters,
+    columns: Arc<Vec<Column>>,
+    txt: bool,
+    json: bool,
+    packet_mode: bool,
+    flow_timeout: f32,
+    rec: Record,
+    line: Vec<u8>,
+    out: Box<OutBatch>,
+    seq: u64,
+    local_index: u64,
+    last_pkt_no: u64,
+    remove: Vec<u32>,
+    shared: Arc<Shared>,
+    /// Flows evicted at the cap: the first eviction prints the autopilot warning.
+    pub evicted: u64,
+}
+
+impl Worker {
+    pub fn new(s: WorkerSetup) -> Worker {
+        Worker {
+            index: s.index,
+            workers: s.workers.max(1),
+            plugins: s.plugins,
+            table: FlowTable::new(&s.timeouts, s.capacity),
+            counters: Counters { hdr_min: u16::MAX, ..Default::default() },
+            columns: s.columns,
+            txt: s.txt,
+            json: s.json,
+            packet_mode: s.packet_mode,
+            flow_timeout: s.flow_timeout,
+            rec: Record::default(),
+            line: Vec::with_capacity(1024),
+            out: Box::default(),
+            seq: 0,
+            local_index: 0,
+            last_pkt_no: 0,
+            remove: Vec::new(),
+            shared: s.shared,
+            evicted: 0,
+        }
+    }
+
+    /// Runs the worker until the reader sends the last batch; returns itself for the report.
+    pub fn run(
+        mut self,
+        input: &Ring<Box<PacketBatch>>,
+        input_free: &Ring<Box<PacketBatch>>,
+        output: &Ring<Box<OutBatch>>,
+        output_free: &Ring<Box<OutBatch>>,
+    ) -> Worker {
+        input.register_consumer();
+        input_free.register_producer();
+        output.register_producer();
+        output_free.register_consumer();
+        while let Some(mut batch) = input.pop() {
+            let eof = batch.eof;
+            self.process_batch(&batch);
+            batch.clear();
+            // the reader may have stopped listening (error path): never block on the free ring
+            let _ = input_free.try_push(batch);
+            if eof {
+                self.flush_all();
+                self.out.done = true;
+                self.out.watermark = u64::MAX;
+                self.send(output, output_free);
+                break;
+            }
+            self.send(output, output_free);
+        }
+        self
+    }
+
+    fn send(&mut self, output: &Ring<Box<OutBatch>>, output_free: &Ring<Box<OutBatch>>) {
+        let fresh = output_free.try_pop().unwrap_or_default();
+        let mut full = std::mem::replace(&mut self.out, fresh);
+        self.out.clear();
+        full.worker = self.index;
+        if !full.done {
+            full.watermark = self.last_pkt_no;
+        }
+        output.push(full);
+    }
+
+    /// Processes one batch of packets (all belonging to this worker's shard).
+    pub fn process_batch(&mut self, batch: &PacketBatch) {
+        for e in &batch.pkts {
+            self.packet(e, batch.data(e), batch.desc(e));
+        }
+        if let Some((no, ts)) = batch.tick {
+            if no > self.last_pkt_no {
+                self.timeout_pass(ts, no);
+                self.last_pkt_no = no;
+            }
+        }
+        self.shared.processed.fetch_add(batch.pkts.len() as u64, Ordering::Relaxed);
+    }
+
+    fn timeout_pass(&mut self, now: Ts, event: u64) {
+        let mut expired = std::mem::take(&mut self.remove);
+        expired.clear();
+        // collect first: writing needs the whole worker, the pass only borrows the table
+        let mut pairs: Vec<u32> = Vec::new();
+        self.table.timeout_pass(now, |t, s| {
+            pairs.push(s);
+            let p = t.get(s).partner;
+            // unlink now so the walk continues correctly; the slots stay readable until reused
+            detach(t, s);
+            if p != NIL {
+                detach(t, p);
+            }
+        });
+        for s in pairs {
+            self.write_pair(s, OrderKey { event, minor: 0, worker: self.index as u32, seq: 0 });
+        }
+        self.remove = expired;
+    }
+
+    /// The flow stage for one packet (core.md 7.5–7.6, 8).
+    pub fn packet(&mut self, e: &PktEntry, data: &[u8], desc: &[u8]) {
+        let info = &e.info;
+        if e.pkt_no > self.last_pkt_no {
+            self.timeout_pass(e.ts, e.pkt_no);
+            self.last_pkt_no = e.pkt_no;
+        }
+        let mut status = info.status;
+        let pkt = Pkt { data, info, hdr_desc: desc, ts: e.ts, len: e.len, pkt_no: e.pkt_no };
+        let slot = match info.class {
+            FlowClass::NoFlow => {
+                self.counters.global_warn |= status;
+                return;
+            }
+            FlowClass::L2 => {
+                let Some(slot) = self.lookup_or_create(&info.key, &pkt, e.pkt_no) else {
+                    self.counters.no_create_drops += 1;
+                    return;
+                };
+                self.counters.num_l2 += 1;
+                self.counters.add_l2_type(info.eth_type, 1, e.caplen as u64);
+                match info.eth_type {
+                    0x0806 => self.counters.arp += 1,
+                    0x8035 => self.counters.rarp += 1,
+                    _ => {}
+                }
+                slot
+            }
+            FlowClass::Ip => match self.ip_flow(&pkt, &mut status) {
+                Some(s) => s,
+                None => {
+                    self.counters.no_create_drops += 1;
+                    return;
+                }
+            },
+        };
+        // attach (7.6)
+        if info.class == FlowClass::Ip {
+            self.counters.proto_pkts[info.l4_proto as usize] += 1;
+            self.counters.proto_bytes[info.l4_proto as usize] += e.caplen as u64;
+        }
+        self.counters.pad_bytes += info.pad;
+        {
+            let f = self.table.get_mut(slot);
+            f.pad_bytes += info.pad;
+            f.status |= status;
+            f.last_seen = e.ts;
+        }
+        let flow_ind = self.table.get(slot).flow_ind;
+        let mut line = std::mem::take(&mut self.line);
+        line.clear();
+        if self.packet_mode {
+            textfmt::push_u64(&mut line, e.pkt_no);
+            line.push(b'\t');
+            textfmt::push_u64(&mut line, flow_ind);
+            line.push(b'\t');
+        }
+        {
+            let mut cx = FlowCx {
+                table: &mut self.table,
+                slot,
+                global_warn: &mut self.counters.global_warn,
+                pkt_line: if self.packet_mode { Some(&mut line) } else { None },
+                remove: &mut self.remove,
+            };
+            for p in self.plugins.iter_mut() {
+                if info.class == FlowClass::L2 {
+                    p.on_layer2(&mut cx, &pkt);
+                } else {
+                    p.on_layer4(&mut cx, &pkt);
+                }
+            }
+        }
+        if self.packet_mode {
+            let l7 = if info.l7 == NONE { &[][..] } else { pkt.from(info.l7) };
+            let n = (info.snap_l7_len as usize).min(l7.len());
+            textfmt::push_l7_escaped(&mut line, &l7[..n]);
+            line.push(b'\n');
+            self.out.pkt_txt.extend_from_slice(&line);
+            self.out.pkts.push((e.pkt_no, self.out.pkt_txt.len() as u32));
+        }
+        self.line = line;
+        let f = self.table.get(slot);
+        if f.has(L3FLOWINVERT) {
+            self.counters.num_b += 1;
+            self.counters.b_bytes += e.caplen as u64;
+        } else {
+            self.counters.num_a += 1;
+            self.counters.a_bytes += e.caplen as u64;
+        }
+        self.counters.global_warn |= status;
+        if !self.remove.is_empty() {
+            let list = std::mem::take(&mut self.remove);
+            for &s in &list {
+                if self.table.get(s).is_live() {
+                    detach(&mut self.table, s);
+                    if let Some(p) = self.table.get(s).partner() {
+                        detach(&mut self.table, p);
+                    }
+                    self.write_pair(s, OrderKey { event: e.pkt_no, minor: 1, worker: self.index as u32, seq: 0 });
+                }
+            }
+            self.remove = list;
+            self.remove.clear();
+        }
+    }
+
+    /// Finds or creates the flow of an IP packet, with T2's fragment handling (core.md 8).
+    fn ip_flow(&mut self, pkt: &Pkt, status: &mut u64) -> Option<u32> {
+        let info = pkt.info;
+        let v6 = info.ip_ver == 6;
+        if info.frag == Frag::Later {
+            // IPv6: T2 looks up later fragments with protocol 0 (a bug the reference shows)
+            let lookup = frag_key(&info.key, info.frag_id, if v6 { 0 } else { info.l4_proto });
+            if let Some(slot) = self.table.frag_get(&lookup) {
+                if v6 {
+                    self.counters.frag_v6 += 1;
+                } else {
+                    self.counters.frag_v4 += 1;
+                }
+                if !info.frag_mf {
+                    self.table.frag_remove(&lookup);
+                    self.table.get_mut(slot).status &= !IPV4_FRAG_PENDING;
+                }
+                return Some(slot);
+            }
+            self.counters.global_warn |= IPV4_FRAG | IPV4_FRAG_HDSEQ_ERR;
+            let slot = self.lookup_or_create(&info.key, pkt, pkt.pkt_no)?;
+            self.first_fragment(slot, info, status, true);
+            return Some(slot);
+        }
+        let slot = self.lookup_or_create(&info.key, pkt, pkt.pkt_no)?;
+        if info.frag == Frag::First {
+            self.first_fragment(slot, info, status, false);
+        } else if self.table.get(slot).has(IPV4_FRAG_PENDING) {
+            self.table.get_mut(slot).status |= IPV4_FRAG_ERR;
+        }
+        Some(slot)
+    }
+
+    fn first_fragment(&mut self, slot: u32, info: &PacketInfo, status: &mut u64, orphan: bool) {
+        if info.ip_ver == 6 {
+            self.counters.frag_v6 += 1;
+        } else {
+            self.counters.frag_v4 += 1;
+            *status |= IPV4_FRAG;
+        }
+        let key = frag_key(&info.key, info.frag_id, info.l4_proto);
+        let (pending, last_id, fkey) = {
+            let f = self.table.get_mut(slot);
+            f.status |= IPV4_FRAG;
+            if orphan {
+                f.status |= IPV4_FRAG_HDSEQ_ERR;
+            }
+            (f.has(IPV4_FRAG_PENDING), f.last_frag_id, f.key)
+        };
+        if pending {
+            let old = frag_key(&fkey, last_id, fkey.proto);
+            if !self.table.frag_remove(&old) || last_id != info.frag_id {
+                self.table.get_mut(slot).status |= IPV4_FRAG_ERR;
+            }
+            self.table.frag_insert(key, slot);
+        } else if let Some(other) = self.table.frag_get(&key) {
+            if other != slot {
+                self.table.get_mut(other).status &= !IPV4_FRAG_PENDING;
+            }
+            self.table.frag_insert(key, slot);
+        } else {
+            self.table.frag_insert(key, slot);
+        }
+        let f = self.table.get_mut(slot);
+        f.last_frag_id = info.frag_id;
+        f.status |= IPV4_FRAG_PENDING;
+    }
+
+    /// Lookup with LRU move and DUPIPID, or creation with A/B pairing (core.md 7.2).
+    fn lookup_or_create(&mut self, key: &FlowKey, pkt: &Pkt, stamp: u64) -> Option<u32> {
+        let info = pkt.info;
+        if let Some(slot) = self.table.lookup(key) {
+            self.table.touch(slot, stamp);
+            if let Some(id) = info.ip_id {
+                let f = self.table.get_mut(slot);
+                if id != 0 && id as u32 == f.last_ip_id {
+                    f.status |= DUPIPID;
+                    self.counters.global_warn |= DUPIPID;
+                }
+                f.last_ip_id = id as u32;
+            }
+            return Some(slot);
+        }
+        if self.shared.no_create.load(Ordering::Relaxed) {
+            return None;
+        }
+        while self.table.is_full() {
+            let Some(old) = self.table.oldest() else { break };
+            self.evicted += 1;
+            self.counters.rm_flows += 1;
+            self.table.get_mut(old).status |= RMFLOW_HFULL;
+            self.counters.global_warn |= RMFLOW_HFULL;
+            detach(&mut self.table, old);
+            if let Some(p) = self.table.get(old).partner() {
+                detach(&mut self.table, p);
+            }
+            self.write_pair(old, OrderKey { event: pkt.pkt_no, minor: 0, worker: self.index as u32, seq: 0 });
+        }
+        let slot = self.table.insert(*key, stamp);
+        self.local_index += 1;
+        {
+            let f = self.table.get_mut(slot);
+            f.first_seen = pkt.ts;
+            f.last_seen = pkt.ts;
+            f.timeout = self.flow_timeout;
+            f.status = match info.class {
+                FlowClass::L2 => L2_FLOW,
+                _ if info.has(L2_IPV6) => L2_IPV6,
+                _ => L2_IPV4,
+            };
+        }
+        match info.class {
+            FlowClass::L2 => self.counters.total_l2 += 1,
+            _ if info.has(L2_IPV6) => self.counters.total_v6 += 1,
+            _ => self.counters.total_v4 += 1,
+        }
+        let rev = key.reversed();
+        let partner = self.table.lookup(&rev);
+        let new_index = (self.local_index - 1) * self.workers as u64 + self.index as u64 + 1;
+        match partner {
+            Some(r) if r == slot => {
+                self.counters.total_a += 1;
+                let f = self.table.get_mut(slot);
+                f.flow_ind = new_index;
+                if key.proto == 6 && !key.l2 {
+                    f.status |= LANDATTACK;
+                    self.counters.global_warn |= LANDATTACK;
+                }
+            }
+            Some(r) => {
+                self.counters.total_b += 1;
+                let (ind, inverted) = {
+                    let p = self.table.get_mut(r);
+                    p.partner = slot;
+                    (p.flow_ind, p.has(L3FLOWINVERT))
+                };
+                let f = self.table.get_mut(slot);
+                f.partner = r;
+                f.flow_ind = ind;
+                if !inverted {
+                    f.status |= L3FLOWINVERT;
+                }
+                // the index was not used
+                self.local_index -= 1;
+            }
+            None => {
+                self.counters.total_a += 1;
+                let f = self.table.get_mut(slot);
+                f.flow_ind = new_index;
+                if !key.l2
+                    && ((key.sport < 1024 && key.sport < key.dport)
+                        || (key.sport & 0xfff6) == 8080
+                        || (key.proto == 6 && info.tcp_flags & 0x12 == 0x12))
+                {
+                    f.status |= L3FLOWINVERT;
+                }
+            }
+        }
+        let now = self.shared.concurrent.fetch_add(1, Ordering::Relaxed) + 1;
+        self.shared.peak.fetch_max(now, Ordering::Relaxed);
+        let mut cx = FlowCx {
+            table: &mut self.table,
+            slot,
+            global_warn: &mut self.counters.global_warn,
+            pkt_line: None,
+            remove: &mut self.remove,
+        };
+        for p in self.plugins.iter_mut() {
+            p.on_new_flow(&mut cx, pkt);
+        }
+        Some(slot)
+    }
+
+    /// Writes a flow and its partner (core.md 9.4) and frees both slots. Both must already be
+    /// detached from the index and the LRU list.
+    fn write_pair(&mut self, slot: u32, mut key: OrderKey) {
+        let f = self.table.get(slot);
+        let partner = f.partner();
+        let order: [Option<u32>; 2] = match partner {
+            None => {
+                if f.has(L3FLOWINVERT) {
+                    self.counters.corr_repl += 1;
+                }
+                [Some(slot), None]
+            }
+            Some(p) if f.has(L3FLOWINVERT) => [Some(p), Some(slot)],
+            Some(p) => [Some(slot), Some(p)],
+        };
+        for (i, s) in order.iter().enumerate() {
+            let Some(s) = *s else { continue };
+            key.seq = self.seq;
+            self.seq += 1;
+            self.emit(s, i as u8, key);
+        }
+        for s in order.into_iter().flatten() {
+            let (pending, fkey, last) = {
+                let f = self.table.get(s);
+                (f.has(IPV4_FRAG_PENDING), f.key, f.last_frag_id)
+            };
+            if pending {
+                self.table.frag_remove(&frag_key(&fkey, last, fkey.proto));
+                self.counters.global_warn |= IPV4_FRAG_PENDING;
+            }
+            self.table.free_detached(s);
+            self.shared.concurrent.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Formats one record (dir + flowInd + plugin columns) into the output batch.
+    fn emit(&mut self, slot: u32, dir: u8, key: OrderKey) {
+        self.rec.clear();
+        self.rec.u8(dir);
+        self.rec.u64(self.table.get(slot).flow_ind);
+        let cx = TermCx { table: &self.table, slot };
+        for p in self.plugins.iter_mut() {
+            p.on_flow_terminate(&cx, &mut self.rec);
+        }
+        if self.txt {
+            txt::write_record(&self.columns, &self.rec.buf, &mut self.out.txt);
+        }
+        if self.json {
+            json::write_record(&self.columns, &self.rec.buf, &mut self.out.json);
+        }
+        self.out.recs.push(RecMeta { key, txt_end: self.out.txt.len() as u32, json_end: self.out.json.len() as u32 });
+    }
+
+    /// End of input: writes every flow from the oldest LRU end (core.md 9.4 step 3).
+    pub fn flush_all(&mut self) {
+        while let Some(s) = self.table.oldest() {
+            let stamp = self.table.get(s).lru_stamp;
+            detach(&mut self.table, s);
+            if let Some(p) = self.table.get(s).partner() {
+                detach(&mut self.table, p);
+            }
+            self.write_pair(s, OrderKey { event: u64::MAX, minor: stamp, worker: self.index as u32, seq: 0 });
+        }
+    }
+
+    /// The core's own columns.
+    pub fn core_columns() -> Vec<Column> {
+        vec![Column::new("dir", &[Ty::Dir], "Flow direction"), Column::new("flowInd", &[Ty::U64], "Flow index")]
+    }
+}
+
+/// Takes a flow out of the index and the LRU list but keeps its slot readable until it is
+/// written (its partner may still be looked at).
+fn detach(t: &mut FlowTable, s: u32) {
+    t.detach(s);
+}

@@ -1,0 +1,268 @@
+//! Column descriptions and the typed record buffer plugins fill when a flow is written
+//! (T2's "output buffer" + bin2txt). Plugins append binary values in column order; the sinks
+//! (txt, json) turn them into text. Keeping the record typed lets several sinks share one pass
+//! over the plugins and keeps formatting in one place.
+
+/// Scalar value types, named as in headers.txt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ty {
+    /// The flow direction: `A` for 0, `B` otherwise.
+    Dir,
+    U8,
+    U16,
+    U32,
+    U64,
+    I8,
+    I16,
+    I32,
+    I64,
+    H8,
+    H16,
+    H32,
+    H64,
+    /// float32 printed with %.7g.
+    F,
+    /// double printed with %f.
+    D,
+    /// seconds.nanoseconds (`U64.U32`).
+    Ts,
+    Mac,
+    /// IPv4 or IPv6, chosen by a version byte (0 prints `-`).
+    IpX,
+    /// String printed without quotes through the sanitizer.
+    Sc,
+}
+
+impl Ty {
+    pub fn name(self) -> &'static str {
+        match self {
+            Ty::Dir => "C",
+            Ty::U8 => "U8",
+            Ty::U16 => "U16",
+            Ty::U32 => "U32",
+            Ty::U64 => "U64",
+            Ty::I8 => "I8",
+            Ty::I16 => "I16",
+            Ty::I32 => "I32",
+            Ty::I64 => "I64",
+            Ty::H8 => "H8",
+            Ty::H16 => "H16",
+            Ty::H32 => "H32",
+            Ty::H64 => "H64",
+            Ty::F => "F",
+            Ty::D => "D",
+            Ty::Ts => "U64.U32",
+            Ty::Mac => "MAC",
+            Ty::IpX => "IPX",
+            Ty::Sc => "SC",
+        }
+    }
+}
+
+/// One flows.txt column: a scalar or a compound of several scalars, possibly repeating.
+#[derive(Clone, Debug)]
+pub struct Column {
+    pub name: &'static str,
+    pub desc: &'static str,
+    pub types: &'static [Ty],
+    pub repeating: bool,
+}
+
+impl Column {
+    pub const fn new(name: &'static str, types: &'static [Ty], desc: &'static str) -> Column {
+        Column { name, desc, types, repeating: false }
+    }
+    pub const fn rep(name: &'static str, types: &'static [Ty], desc: &'static str) -> Column {
+        Column { name, desc, types, repeating: true }
+    }
+
+    /// The headers.txt type text (`U16_U16`, `SC:R`).
+    pub fn type_text(&self) -> String {
+        let mut s = self.types.iter().map(|t| t.name()).collect::<Vec<_>>().join("_");
+        if self.repeating {
+            s.push_str(":R");
+        }
+        s
+    }
+}
+
+/// A flow record under construction: values in column order, little-endian binary. Repeating
+/// columns start with a u32 repetition count. Strings are a u16 length plus bytes. IPX values
+/// are a version byte plus 16 address bytes.
+#[derive(Default, Clone)]
+pub struct Record {
+    pub buf: Vec<u8>,
+}
+
+impl Record {
+    pub fn clear(&mut self) {
+        self.buf.clear();
+    }
+    pub fn reps(&mut self, n: u32) {
+        self.buf.extend_from_slice(&n.to_le_bytes());
+    }
+    pub fn u8(&mut self, v: u8) {
+        self.buf.push(v);
+    }
+    pub fn u16(&mut self, v: u16) {
+        self.buf.extend_from_slice(&v.to_le_bytes());
+    }
+    pub fn u32(&mut self, v: u32) {
+        self.buf.extend_from_slice(&v.to_le_bytes());
+    }
+    pub fn u64(&mut self, v: u64) {
+        self.buf.extend_from_slice(&v.to_le_bytes());
+    }
+    pub fn i8(&mut self, v: i8) {
+        self.buf.push(v as u8);
+    }
+    pub fn i16(&mut self, v: i16) {
+        self.u16(v as u16);
+    }
+    pub fn i32(&mut self, v: i32) {
+        self.u32(v as u32);
+    }
+    pub fn i64(&mut self, v: i64) {
+        self.u64(v as u64);
+    }
+    pub fn f32(&mut self, v: f32) {
+        self.buf.extend_from_slice(&v.to_le_bytes());
+    }
+    pub fn f64(&mut self, v: f64) {
+        self.buf.extend_from_slice(&v.to_le_bytes());
+    }
+    pub fn ts(&mut self, sec: u64, nsec: u32) {
+        self.u64(sec);
+        self.u32(nsec);
+    }
+    pub fn mac(&mut self, m: [u8; 6]) {
+        self.buf.extend_from_slice(&m);
+    }
+    /// `ver` 4 or 6 (address in the first 4 or all 16 bytes), 0 for "no IP" (`-`).
+    pub fn ip(&mut self, ver: u8, a: &[u8; 16]) {
+        self.buf.push(ver);
+        self.buf.extend_from_slice(a);
+    }
+    pub fn str(&mut self, s: &[u8]) {
+        let n = s.len().min(u16::MAX as usize);
+        self.u16(n as u16);
+        self.buf.extend_from_slice(&s[..n]);
+    }
+}
+
+/// Reads a [`Record`] back value by value (used by the sinks).
+pub struct RecordReader<'a> {
+    b: &'a [u8],
+    pos: usize,
+}
+
+/// One decoded scalar.
+#[derive(Clone, Copy, Debug)]
+pub enum Value<'a> {
+    Dir(u8),
+    U(u64),
+    I(i64),
+    H(u64, usize),
+    F(f32),
+    D(f64),
+    Ts(u64, u32),
+    Mac([u8; 6]),
+    Ip(u8, [u8; 16]),
+    Str(&'a [u8]),
+}
+
+impl<'a> RecordReader<'a> {
+    pub fn new(b: &'a [u8]) -> Self {
+        RecordReader { b, pos: 0 }
+    }
+    fn take(&mut self, n: usize) -> &'a [u8] {
+        let end = (self.pos + n).min(self.b.len());
+        let s = &self.b[self.pos..end];
+        self.pos = end;
+        s
+    }
+    fn le(&mut self, n: usize) -> u64 {
+        let s = self.take(n);
+        let mut v = 0u64;
+        for (i, &x) in s.iter().enumerate() {
+            v |= (x as u64) << (8 * i);
+        }
+        v
+    }
+    pub fn reps(&mut self) -> u32 {
+        self.le(4) as u32
+    }
+    pub fn value(&mut self, t: Ty) -> Value<'a> {
+        match t {
+            Ty::Dir => Value::Dir(self.le(1) as u8),
+            Ty::U8 => Value::U(self.le(1)),
+            Ty::U16 => Value::U(self.le(2)),
+            Ty::U32 => Value::U(self.le(4)),
+            Ty::U64 => Value::U(self.le(8)),
+            Ty::I8 => Value::I(self.le(1) as u8 as i8 as i64),
+            Ty::I16 => Value::I(self.le(2) as u16 as i16 as i64),
+            Ty::I32 => Value::I(self.le(4) as u32 as i32 as i64),
+            Ty::I64 => Value::I(self.le(8) as i64),
+            Ty::H8 => Value::H(self.le(1), 2),
+            Ty::H16 => Value::H(self.le(2), 4),
+            Ty::H32 => Value::H(self.le(4), 8),
+            Ty::H64 => Value::H(self.le(8), 16),
+            Ty::F => Value::F(f32::from_bits(self.le(4) as u32)),
+            Ty::D => Value::D(f64::from_bits(self.le(8))),
+            Ty::Ts => {
+                let s = self.le(8);
+                Value::Ts(s, self.le(4) as u32)
+            }
+            Ty::Mac => {
+                let s = self.take(6);
+                let mut m = [0u8; 6];
+                m[..s.len()].copy_from_slice(s);
+                Value::Mac(m)
+            }
+            Ty::IpX => {
+                let v = self.le(1) as u8;
+                let s = self.take(16);
+                let mut a = [0u8; 16];
+                a[..s.len()].copy_from_slice(s);
+                Value::Ip(v, a)
+            }
+            Ty::Sc => {
+                let n = self.le(2) as usize;
+                Value::Str(self.take(n))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_of_every_type() {
+        let mut r = Record::default();
+        r.u8(1);
+        r.u16(0xffff);
+        r.i64(-4);
+        r.f32(1.5);
+        r.ts(7, 9);
+        r.reps(2);
+        r.str(b"eth:ipv4");
+        r.ip(4, &[10, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        let mut rd = RecordReader::new(&r.buf);
+        assert!(matches!(rd.value(Ty::U8), Value::U(1)));
+        assert!(matches!(rd.value(Ty::H16), Value::H(0xffff, 4)));
+        assert!(matches!(rd.value(Ty::I64), Value::I(-4)));
+        assert!(matches!(rd.value(Ty::F), Value::F(x) if x == 1.5));
+        assert!(matches!(rd.value(Ty::Ts), Value::Ts(7, 9)));
+        assert_eq!(rd.reps(), 2);
+        assert!(matches!(rd.value(Ty::Sc), Value::Str(b"eth:ipv4")));
+        assert!(matches!(rd.value(Ty::IpX), Value::Ip(4, a) if a[0] == 10 && a[3] == 1));
+    }
+
+    #[test]
+    fn type_text() {
+        assert_eq!(Column::rep("numHdrs", &[Ty::U16], "").type_text(), "U16:R");
+        assert_eq!(Column::new("x", &[Ty::H8, Ty::H32], "").type_text(), "H8_H32");
+    }
+}

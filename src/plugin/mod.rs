@@ -1,0 +1,183 @@
+//! The plugin interface: T2's callbacks (init, column description, new flow, layer 2, layer 4,
+//! flow terminate, report, monitoring, finalize) for compiled-in plugins chosen at run time.
+//!
+//! Every worker owns one instance of each plugin; an instance keeps the per-flow state of the
+//! flows in its worker's shard, in an array indexed by flow slot ([`SlotVec`]). At the end the
+//! instances are merged ([`Plugin::merge`]) and the merged one prints the report lines.
+
+use crate::config::Config;
+use crate::dissect::PacketInfo;
+use crate::flow::table::{Flow, FlowTable};
+use crate::output::columns::{Column, Record};
+use crate::time::Ts;
+use std::any::Any;
+
+/// One packet as the plugins see it.
+pub struct Pkt<'a> {
+    /// Captured bytes (caplen).
+    pub data: &'a [u8],
+    pub info: &'a PacketInfo,
+    /// The packet's hdrDesc.
+    pub hdr_desc: &'a [u8],
+    pub ts: Ts,
+    /// Original wire length.
+    pub len: u32,
+    /// Global packet number (1-based, capture order).
+    pub pkt_no: u64,
+}
+
+impl Pkt<'_> {
+    pub fn caplen(&self) -> u32 {
+        self.data.len() as u32
+    }
+    /// Bytes from offset `off` to the end of the capture (empty for [`crate::dissect::NONE`]).
+    pub fn from(&self, off: u32) -> &[u8] {
+        self.data.get(off as usize..).unwrap_or(&[])
+    }
+}
+
+/// What a plugin may touch while it handles a packet of a flow.
+pub struct FlowCx<'a> {
+    pub table: &'a mut FlowTable,
+    pub slot: u32,
+    /// The worker's aggregated status word (goes into the report's "Aggregated flowStat").
+    pub global_warn: &'a mut u64,
+    /// Packet-mode line being built (`-s`): plugins append their columns, each followed by a tab.
+    pub pkt_line: Option<&'a mut Vec<u8>>,
+    /// Flows a plugin asks to be written and removed after this packet (T2's T2_RM_FLOW).
+    pub remove: &'a mut Vec<u32>,
+}
+
+impl FlowCx<'_> {
+    pub fn flow(&self) -> &Flow {
+        self.table.get(self.slot)
+    }
+    pub fn flow_mut(&mut self) -> &mut Flow {
+        self.table.get_mut(self.slot)
+    }
+    pub fn partner(&self) -> Option<u32> {
+        self.flow().partner()
+    }
+    /// Changes the flow's timeout. The value must be one the plugin registered with
+    /// [`Plugin::timeouts`], otherwise the flow is only looked at by the longer handlers.
+    pub fn set_timeout(&mut self, seconds: f32) {
+        self.flow_mut().timeout = seconds;
+    }
+    /// Marks the flow (and its partner) to be written and removed after this packet.
+    pub fn force_remove(&mut self) {
+        self.flow_mut().status |= crate::flowstat::RMFLOW;
+        self.remove.push(self.slot);
+    }
+}
+
+/// Context for the end-of-flow callback.
+pub struct TermCx<'a> {
+    pub table: &'a FlowTable,
+    pub slot: u32,
+}
+
+impl TermCx<'_> {
+    pub fn flow(&self) -> &Flow {
+        self.table.get(self.slot)
+    }
+    pub fn partner(&self) -> Option<u32> {
+        self.flow().partner()
+    }
+}
+
+/// Totals a plugin may need for its report lines.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ReportTotals {
+    /// All processed packets.
+    pub packets: u64,
+    /// Captured bytes of packets attached to flows (numABytes + numBBytes).
+    pub ab_bytes: u64,
+}
+
+/// The plugin callbacks. All have empty defaults: a plugin implements what it needs.
+pub trait Plugin: Send {
+    /// T2's plugin name (`basicFlow`, `tcpFlags`, …).
+    fn name(&self) -> &'static str;
+
+    /// flows.txt columns, in order.
+    fn columns(&self) -> Vec<Column> {
+        Vec::new()
+    }
+
+    /// packets.txt column names (packet mode, `-s`).
+    fn packet_columns(&self) -> Vec<&'static str> {
+        Vec::new()
+    }
+
+    /// Timeout values this plugin will give flows (T2's timeout_handler_add), in seconds.
+    fn timeouts(&self) -> Vec<f32> {
+        Vec::new()
+    }
+
+    /// A flow was created for `pkt` (called before the packet's layer callbacks).
+    fn on_new_flow(&mut self, _cx: &mut FlowCx, _pkt: &Pkt) {}
+
+    /// A packet of a layer-2 flow.
+    fn on_layer2(&mut self, _cx: &mut FlowCx, _pkt: &Pkt) {}
+
+    /// A packet of an IP flow.
+    fn on_layer4(&mut self, _cx: &mut FlowCx, _pkt: &Pkt) {}
+
+    /// The flow is written: append this plugin's columns to `rec`.
+    fn on_flow_terminate(&mut self, _cx: &TermCx, _rec: &mut Record) {}
+
+    /// Folds another worker's instance (same plugin) into this one, for the end report.
+    fn merge(&mut self, _other: &dyn Plugin) {}
+
+    /// End-report lines (without the `name: ` prefix).
+    fn report(&self, _totals: &ReportTotals, _out: &mut Vec<String>) {}
+
+    /// Monitoring columns (names) and values for the machine report.
+    fn monitoring_columns(&self) -> Vec<String> {
+        Vec::new()
+    }
+    fn monitoring_values(&self, _out: &mut Vec<String>) {}
+    /// Resets the counters behind differential monitoring values.
+    fn monitoring_reset(&mut self) {}
+
+    fn as_any(&self) -> &dyn Any;
+}
+
+/// Per-flow plugin state indexed by flow slot; grows with the flow table.
+#[derive(Clone, Debug)]
+pub struct SlotVec<T> {
+    v: Vec<T>,
+}
+
+impl<T: Default + Clone> Default for SlotVec<T> {
+    fn default() -> Self {
+        SlotVec { v: Vec::new() }
+    }
+}
+
+impl<T: Default + Clone> SlotVec<T> {
+    /// Resets the state of `slot` for a new flow (growing the array if needed).
+    pub fn reset(&mut self, slot: u32) -> &mut T {
+        let i = slot as usize;
+        if i >= self.v.len() {
+            let n = (i + 1).max(self.v.len() * 2).max(64);
+            self.v.resize(n, T::default());
+        }
+        self.v[i] = T::default();
+        &mut self.v[i]
+    }
+    pub fn get(&self, slot: u32) -> &T {
+        &self.v[slot as usize]
+    }
+    pub fn get_mut(&mut self, slot: u32) -> &mut T {
+        &mut self.v[slot as usize]
+    }
+}
+
+/// A registered plugin kind: name and constructor.
+pub struct PluginInfo {
+    pub name: &'static str,
+    pub make: fn(&Config) -> Box<dyn Plugin>,
+    /// Run-time settings (T2 constant names) the plugin reads, with default and meaning.
+    pub settings: &'static [(&'static str, &'static str, &'static str)],
+}

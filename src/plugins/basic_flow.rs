@@ -1,0 +1,356 @@
+//! basicFlow: flow identity columns (spec/basicFlow.md) — status, times, header descriptions,
+//! MACs, EtherType, VLANs, addresses, ports, protocol — and its packet-mode columns.
+
+use crate::dissect::{FlowClass, NONE};
+use crate::flowstat::*;
+use crate::output::columns::{Column, Record, Ty};
+use crate::plugin::{FlowCx, Pkt, Plugin, SlotVec, TermCx};
+use crate::textfmt as tf;
+use crate::time::Ts;
+use std::any::Any;
+use std::collections::HashMap;
+
+const MAX_DESC: usize = 4;
+const MAX_MAC: usize = 3;
+const MAX_VLAN: usize = 3;
+
+/// Per-flow state. Header descriptions are interned per worker: a flow stores ids.
+#[derive(Clone, Default)]
+struct State {
+    descs: [u32; MAX_DESC],
+    desc_cnt: [u16; MAX_DESC],
+    n_desc: u8,
+    src_macs: [[u8; 6]; MAX_MAC],
+    dst_macs: [[u8; 6]; MAX_MAC],
+    n_src: u8,
+    n_dst: u8,
+    vlans: [u32; MAX_VLAN],
+    n_vlan: u8,
+    last_pkt: Ts,
+}
+
+#[derive(Default)]
+pub struct BasicFlow {
+    flows: SlotVec<State>,
+    intern: HashMap<Vec<u8>, u32>,
+    strings: Vec<Vec<u8>>,
+}
+
+impl BasicFlow {
+    pub fn new() -> BasicFlow {
+        BasicFlow::default()
+    }
+
+    fn intern(&mut self, s: &[u8]) -> u32 {
+        if let Some(&i) = self.intern.get(s) {
+            return i;
+        }
+        let i = self.strings.len() as u32;
+        self.strings.push(s.to_vec());
+        self.intern.insert(s.to_vec(), i);
+        i
+    }
+
+    fn update(&mut self, cx: &mut FlowCx, pkt: &Pkt) {
+        let slot = cx.slot;
+        // 1. header descriptions
+        let st = self.flows.get(slot);
+        if st.n_desc as usize >= MAX_DESC {
+            cx.flow_mut().status |= HDOVRN;
+        } else {
+            let mut found = false;
+            for i in 0..st.n_desc as usize {
+                if self.strings[st.descs[i] as usize] == pkt.hdr_desc {
+                    self.flows.get_mut(slot).desc_cnt[i] = pkt.info.num_hdrs;
+                    found = true;
+                    break;
+                }
+            }
+            if !found {
+                let id = self.intern(pkt.hdr_desc);
+                let st = self.flows.get_mut(slot);
+                let n = st.n_desc as usize;
+                st.descs[n] = id;
+                st.desc_cnt[n] = pkt.info.num_hdrs;
+                st.n_desc += 1;
+            }
+        }
+        // 2. MAC lists
+        let flow_status = cx.flow().status;
+        let l2 = pkt.info.l2;
+        if l2 != NONE && flow_status & (L2_NO_ETH | LAPD_FLOW) == 0 {
+            let h = pkt.from(l2);
+            let mac = |o: usize| -> [u8; 6] {
+                let mut m = [0u8; 6];
+                for (i, b) in m.iter_mut().enumerate() {
+                    *b = h.get(o + i).copied().unwrap_or(0);
+                }
+                m
+            };
+            let (dst, src) = (mac(0), mac(6));
+            let st = self.flows.get_mut(slot);
+            if (st.n_src as usize) < MAX_MAC && !st.src_macs[..st.n_src as usize].contains(&src) {
+                st.src_macs[st.n_src as usize] = src;
+                st.n_src += 1;
+            }
+            if (st.n_dst as usize) < MAX_MAC && !st.dst_macs[..st.n_dst as usize].contains(&dst) {
+                st.dst_macs[st.n_dst as usize] = dst;
+                st.n_dst += 1;
+            }
+        }
+        // 3. packet mode
+        if cx.pkt_line.is_some() {
+            self.packet_columns_text(cx, pkt);
+        }
+    }
+
+    fn packet_columns_text(&mut self, cx: &mut FlowCx, pkt: &Pkt) {
+        let slot = cx.slot;
+        let f = cx.table.get(slot);
+        let (status, last, first, partner) = (f.status, f.last_seen, f.first_seen, f.partner());
+        let partner_last = partner.map(|p| cx.table.get(p).last_seen);
+        let flow_key = f.key;
+        let prev = self.flows.get(slot).last_pkt;
+        let Some(out) = cx.pkt_line.as_deref_mut() else { return };
+        tf::push_hex(out, status, 16);
+        out.push(b'\t');
+        // time: ns printed as a signed 32-bit number
+        tf::push_u64(out, pkt.ts.sec as u32 as u64);
+        out.push(b'.');
+        let ns = pkt.ts.nsec as i32;
+        if ns < 0 {
+            out.push(b'-');
+            push_padded(out, ns.unsigned_abs() as u64, 9);
+        } else {
+            push_padded(out, ns as u64, 9);
+        }
+        out.push(b'\t');
+        let iat = (last.sec as u32).wrapping_sub(prev.sec as u32) as f64 + (last.nsec as i64 - prev.nsec as i64) as f64 / 1e9;
+        tf::push_fixed(out, iat, 9);
+        out.push(b'\t');
+        let trip = match partner_last {
+            None => 0.0,
+            Some(pl) => {
+                let ds = last.sec as i64 - pl.sec as i64;
+                ds as f64 + ((last.nsec as f32) - (pl.nsec as f32)) as f64 / 1e9
+            }
+        };
+        tf::push_fixed(out, trip, 9);
+        out.push(b'\t');
+        let dur = (last.sec as u32).wrapping_sub(first.sec as u32) as f64 + (last.nsec as i64 - first.nsec as i64) as f64 / 1e9;
+        tf::push_fixed(out, dur, 9);
+        out.push(b'\t');
+        tf::push_u64(out, pkt.info.num_hdrs as u64);
+        out.push(b'\t');
+        out.extend_from_slice(pkt.hdr_desc);
+        out.push(b'\t');
+        let st = self.flows.get(slot);
+        if pkt.info.status & L2_VLAN != 0 {
+            for i in 0..st.n_vlan as usize {
+                if i > 0 {
+                    out.push(b';');
+                }
+                tf::push_u64(out, (st.vlans[i] >> 16) as u64);
+            }
+        }
+        out.push(b'\t');
+        let l2 = pkt.info.l2;
+        if l2 != NONE && status & L2_NO_ETH == 0 {
+            let h = pkt.from(l2);
+            let mac = |o: usize| -> [u8; 6] {
+                let mut m = [0u8; 6];
+                for (i, b) in m.iter_mut().enumerate() {
+                    *b = h.get(o + i).copied().unwrap_or(0);
+                }
+                m
+            };
+            tf::push_mac(out, mac(6));
+            out.push(b'\t');
+            tf::push_mac(out, mac(0));
+            out.push(b'\t');
+        } else {
+            out.extend_from_slice(b"\t\t");
+        }
+        tf::push_hex(out, pkt.info.eth_type as u64, 4);
+        out.push(b'\t');
+        if pkt.info.l3 == NONE || pkt.info.class == FlowClass::L2 && pkt.info.status & L3_IPVX == 0 {
+            out.extend_from_slice(b"\t\t\t\t\t");
+        } else {
+            let ver = if status & L2_IPV6 != 0 {
+                6
+            } else if status & L2_IPV4 != 0 {
+                4
+            } else {
+                0
+            };
+            let with_ports = matches!(pkt.info.l4_proto, 6 | 17 | 132 | 136) && pkt.info.class == FlowClass::Ip;
+            push_ip(out, ver, &flow_key.src);
+            out.push(b'\t');
+            if with_ports {
+                tf::push_u64(out, pkt.info.sport as u64);
+            }
+            out.push(b'\t');
+            push_ip(out, ver, &flow_key.dst);
+            out.push(b'\t');
+            if with_ports {
+                tf::push_u64(out, pkt.info.dport as u64);
+            }
+            out.push(b'\t');
+            let proto = if pkt.info.class == FlowClass::Ip { pkt.info.l4_proto } else { 0 };
+            tf::push_u64(out, proto as u64);
+            out.push(b'\t');
+        }
+        // TIMEJUMP (packet mode only)
+        if iat < 0.0 {
+            cx.table.get_mut(slot).status |= TIMEJUMP;
+            *cx.global_warn |= TIMEJUMP;
+        }
+        self.flows.get_mut(slot).last_pkt = last;
+    }
+}
+
+fn push_padded(out: &mut Vec<u8>, v: u64, width: usize) {
+    let mut tmp = Vec::with_capacity(20);
+    tf::push_u64(&mut tmp, v);
+    for _ in tmp.len()..width {
+        out.push(b'0');
+    }
+    out.extend_from_slice(&tmp);
+}
+
+fn push_ip(out: &mut Vec<u8>, ver: u8, a: &[u8; 16]) {
+    match ver {
+        4 => tf::push_ipv4(out, [a[0], a[1], a[2], a[3]]),
+        6 => tf::push_ipv6(out, *a),
+        _ => {}
+    }
+}
+
+impl Plugin for BasicFlow {
+    fn name(&self) -> &'static str {
+        "basicFlow"
+    }
+
+    fn columns(&self) -> Vec<Column> {
+        vec![
+            Column::new("flowStat", &[Ty::H64], "Flow status and warnings"),
+            Column::new("timeFirst", &[Ty::Ts], "Date time of first packet"),
+            Column::new("timeLast", &[Ty::Ts], "Date time of last packet"),
+            Column::new("duration", &[Ty::Ts], "Flow duration"),
+            Column::new("numHdrDesc", &[Ty::U8], "Number of different headers descriptions"),
+            Column::rep("numHdrs", &[Ty::U16], "Number of headers (depth) in hdrDesc"),
+            Column::rep("hdrDesc", &[Ty::Sc], "Headers description"),
+            Column::rep("srcMac", &[Ty::Mac], "Mac source"),
+            Column::rep("dstMac", &[Ty::Mac], "Mac destination"),
+            Column::new("ethType", &[Ty::H16], "Ethernet type"),
+            Column::rep("vlanID", &[Ty::U16], "VLAN IDs"),
+            Column::new("srcIP", &[Ty::IpX], "Source IP address"),
+            Column::new("srcPort", &[Ty::U16], "Source port"),
+            Column::new("dstIP", &[Ty::IpX], "Destination IP address"),
+            Column::new("dstPort", &[Ty::U16], "Destination port"),
+            Column::new("l4Proto", &[Ty::U8], "Layer 4 protocol"),
+        ]
+    }
+
+    fn packet_columns(&self) -> Vec<&'static str> {
+        vec![
+            "flowStat",
+            "time",
+            "pktIAT",
+            "pktTrip",
+            "flowDuration",
+            "numHdrs",
+            "hdrDesc",
+            "vlanID",
+            "srcMac",
+            "dstMac",
+            "ethType",
+            "srcIP",
+            "srcPort",
+            "dstIP",
+            "dstPort",
+            "l4Proto",
+        ]
+    }
+
+    fn on_new_flow(&mut self, cx: &mut FlowCx, pkt: &Pkt) {
+        let first = cx.flow().first_seen;
+        let st = self.flows.reset(cx.slot);
+        st.last_pkt = first;
+        if pkt.info.status & L2_VLAN != 0 && pkt.info.vlan_blk != NONE {
+            let d = pkt.data;
+            let mut pos = pkt.info.vlan_blk as usize;
+            let be16 = |o: usize| crate::wire::be16_at(d, o);
+            loop {
+                if st.n_vlan as usize >= MAX_VLAN {
+                    break;
+                }
+                let tci = be16(pos + 2);
+                let next = be16(pos + 4);
+                st.vlans[st.n_vlan as usize] = (tci as u32) << 16 | next as u32;
+                st.n_vlan += 1;
+                if !matches!(next, 0x8100 | 0x88a8 | 0x9100 | 0x9200) {
+                    break;
+                }
+                pos += 4;
+            }
+        }
+    }
+
+    fn on_layer2(&mut self, cx: &mut FlowCx, pkt: &Pkt) {
+        self.update(cx, pkt);
+    }
+
+    fn on_layer4(&mut self, cx: &mut FlowCx, pkt: &Pkt) {
+        self.update(cx, pkt);
+    }
+
+    fn on_flow_terminate(&mut self, cx: &TermCx, rec: &mut Record) {
+        let f = cx.flow();
+        let st = self.flows.get(cx.slot);
+        rec.u64(f.status);
+        rec.ts(f.first_seen.sec as u32 as u64, f.first_seen.nsec);
+        rec.ts(f.last_seen.sec as u32 as u64, f.last_seen.nsec);
+        let d = f.last_seen.t2_duration(f.first_seen);
+        rec.ts(d.sec, d.nsec);
+        rec.u8(st.n_desc);
+        rec.reps(st.n_desc as u32);
+        for i in 0..st.n_desc as usize {
+            rec.u16(st.desc_cnt[i]);
+        }
+        rec.reps(st.n_desc as u32);
+        for i in 0..st.n_desc as usize {
+            rec.str(&self.strings[st.descs[i] as usize]);
+        }
+        let macs = if f.status & L2_NO_ETH != 0 { 0 } else { 1 };
+        rec.reps(st.n_src as u32 * macs);
+        for i in 0..(st.n_src as usize * macs as usize) {
+            rec.mac(st.src_macs[i]);
+        }
+        rec.reps(st.n_dst as u32 * macs);
+        for i in 0..(st.n_dst as usize * macs as usize) {
+            rec.mac(st.dst_macs[i]);
+        }
+        rec.u16(f.key.eth_type);
+        rec.reps(st.n_vlan as u32);
+        for i in 0..st.n_vlan as usize {
+            rec.u16((st.vlans[i] >> 16) as u16);
+        }
+        let ver = if f.status & L2_IPV6 != 0 {
+            6
+        } else if f.status & L2_IPV4 != 0 {
+            4
+        } else {
+            0
+        };
+        rec.ip(ver, &f.key.src);
+        rec.u16(f.key.sport);
+        rec.ip(ver, &f.key.dst);
+        rec.u16(f.key.dport);
+        rec.u8(f.key.proto);
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}

@@ -1,0 +1,21 @@
+//! The compiled-in plugins, selected at run time with `--plugins`.
+
+pub mod basic_flow;
+pub mod basic_stats;
+
+use crate::config::Config;
+use crate::plugin::{Plugin, PluginInfo};
+
+/// Sinks are plugins in T2's list but have no per-flow callbacks: they choose output formats.
+pub const SINKS: &[&str] = &["txtSink", "jsonSink"];
+
+/// Every analysis plugin, in T2's default order.
+pub fn registry() -> Vec<PluginInfo> {
+    vec![
+        PluginInfo { name: "basicFlow", make: |_c: &Config| Box::new(basic_flow::BasicFlow::new()) as Box<dyn Plugin>, settings: &[] },
+        PluginInfo { name: "basicStats", make: |_c: &Config| Box::new(basic_stats::BasicStats::new()) as Box<dyn Plugin>, settings: &[] },
+    ]
+}
+
+/// The default plugin list (T2's default set).
+pub const DEFAULT: &str = "basicFlow,basicStats,txtSink";
