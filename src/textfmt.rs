@@ -142,7 +142,11 @@ fn u128_digits(buf: &mut [u8; 40], v: u128) -> usize {
 /// `0x` + lower-case hex, zero-padded to `digits` digits (`0x%0<digits>x`; more digits if needed).
 #[inline]
 pub fn push_hex(out: &mut Vec<u8>, v: u64, digits: usize) {
-    let needed = if v == 0 { 1 } else { (67 - v.leading_zeros() as usize) / 4 };
+    let needed = if v == 0 {
+        1
+    } else {
+        (67 - v.leading_zeros() as usize) / 4
+    };
     out.extend_from_slice(b"0x");
     if digits > needed {
         out.resize(out.len() + (digits - needed), b'0');
@@ -286,7 +290,10 @@ struct StackBuf<const N: usize> {
 
 impl<const N: usize> StackBuf<N> {
     fn new() -> Self {
-        StackBuf { buf: [0u8; N], len: 0 }
+        StackBuf {
+            buf: [0u8; N],
+            len: 0,
+        }
     }
     fn as_bytes(&self) -> &[u8] {
         &self.buf[..self.len]
@@ -547,7 +554,11 @@ fn push_u8_dec(out: &mut Vec<u8>, b: u8) {
 /// Lower-case hex without leading zeros (one IPv6 group).
 #[inline]
 fn push_hex_group(out: &mut Vec<u8>, w: u16) {
-    let needed = if w == 0 { 1 } else { (19 - w.leading_zeros() as usize) / 4 };
+    let needed = if w == 0 {
+        1
+    } else {
+        (19 - w.leading_zeros() as usize) / 4
+    };
     for i in (0..needed).rev() {
         out.push(HEX_LOWER[((w >> (4 * i)) & 0xf) as usize]);
     }
@@ -681,7 +692,7 @@ pub fn push_sanitized(out: &mut Vec<u8>, s: &[u8]) {
             }
             continue;
         }
-        if b1 < 0xc2 || b1 >= 0xf5 {
+        if !(0xc2..0xf5).contains(&b1) {
             // Continuation byte or overlong lead (0x80-0xc1), or lead >= 0xf5.
             out.push(b'.');
             continue;
@@ -833,7 +844,13 @@ pub fn push_duration(out: &mut Vec<u8>, sec: u64, nsec: i64) {
     }
     out.extend_from_slice(b" (");
     let mut first = true;
-    for (val, unit) in [(years, b'y'), (days, b'd'), (hours, b'h'), (mins, b'm'), (secs, b's')] {
+    for (val, unit) in [
+        (years, b'y'),
+        (days, b'd'),
+        (hours, b'h'),
+        (mins, b'm'),
+        (secs, b's'),
+    ] {
         if val != 0 {
             if !first {
                 out.push(b' ');
@@ -853,19 +870,20 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let cycle = z.div_euclid(146_097);
     let day_of_cycle = z.rem_euclid(146_097); // 0..=146096
-    let year_of_cycle =
-        (day_of_cycle - day_of_cycle / 1_460 + day_of_cycle / 36_524 - day_of_cycle / 146_096)
-            / 365; // 0..=399
+    let year_of_cycle = (day_of_cycle - day_of_cycle / 1_460 + day_of_cycle / 36_524
+        - day_of_cycle / 146_096)
+        / 365; // 0..=399
     let day_of_year =
         day_of_cycle - (365 * year_of_cycle + year_of_cycle / 4 - year_of_cycle / 100); // 0..=365
     let month_from_march = (5 * day_of_year + 2) / 153; // 0..=11 (0 = March)
     let day = (day_of_year - (153 * month_from_march + 2) / 5 + 1) as u32;
     let month = if month_from_march < 10 {
-        month_from_march + 3
+        (month_from_march + 3) as u32
     } else {
-        month_from_march - 9
-    } as u32;
-    let year = year_of_cycle + cycle * 400 + if month <= 2 { 1 } else { 0 };
+        (month_from_march - 9) as u32
+    };
+    // January and February belong to the next civil year in the March-based count.
+    let year = year_of_cycle + cycle * 400 + i64::from(month <= 2);
     (year, month, day)
 }
 
@@ -923,7 +941,10 @@ mod tests {
         let mut buf = [0u8; 512];
         // SAFETY: buffer and length match, format takes exactly one double.
         let n = unsafe { libc::snprintf(buf.as_mut_ptr().cast(), buf.len(), cfmt.as_ptr(), v) };
-        assert!(n >= 0 && (n as usize) < buf.len(), "snprintf overflow for {fmt} {v:e}");
+        assert!(
+            n >= 0 && (n as usize) < buf.len(),
+            "snprintf overflow for {fmt} {v:e}"
+        );
         String::from_utf8(buf[..n as usize].to_vec()).unwrap()
     }
 
@@ -991,7 +1012,7 @@ mod tests {
             1e-7,
             5e-7,
             5e-5,
-            0.00049999999999999999,
+            f64::from_bits(0.0005f64.to_bits() - 1),
             0.0005,
         ];
         while v.len() < count {
@@ -1060,7 +1081,12 @@ mod tests {
             check("json", json_from_c(&c_fmt("%.17g", v)), &out, v);
             out.clear();
             push_json_f64_17(&mut out, f as f64);
-            check("json(f32)", json_from_c(&c_fmt("%.17g", f as f64)), &out, f as f64);
+            check(
+                "json(f32)",
+                json_from_c(&c_fmt("%.17g", f as f64)),
+                &out,
+                f as f64,
+            );
             if v.abs() < 1e100 {
                 out.clear();
                 push_f6(&mut out, v);
@@ -1144,7 +1170,10 @@ mod tests {
         assert_eq!(s(|o| push_f6(o, -0.0)), "-0.000000");
         assert_eq!(s(|o| push_fixed(o, 0.000107968, 9)), "0.000107968");
         assert_eq!(s(|o| push_fixed(o, 1e300, 1)), c_fmt("%.1f", 1e300));
-        assert_eq!(s(|o| push_fixed(o, 1.0 / 3.0, 50)), c_fmt("%.50f", 1.0 / 3.0));
+        assert_eq!(
+            s(|o| push_fixed(o, 1.0 / 3.0, 50)),
+            c_fmt("%.50f", 1.0 / 3.0)
+        );
     }
 
     #[test]
@@ -1165,7 +1194,20 @@ mod tests {
 
     #[test]
     fn integers_and_hex() {
-        for v in [0u64, 1, 9, 10, 99, 100, 999, 1000, 9999, 10000, 12345678, u64::MAX] {
+        for v in [
+            0u64,
+            1,
+            9,
+            10,
+            99,
+            100,
+            999,
+            1000,
+            9999,
+            10000,
+            12345678,
+            u64::MAX,
+        ] {
             assert_eq!(s(|o| push_u64(o, v)), v.to_string());
         }
         for v in [0i64, -1, -4, 42, i64::MIN, i64::MAX] {
@@ -1182,10 +1224,16 @@ mod tests {
         }
         let mut buf = [0u8; 40];
         let st = u128_digits(&mut buf, u128::MAX);
-        assert_eq!(std::str::from_utf8(&buf[st..]).unwrap(), u128::MAX.to_string());
+        assert_eq!(
+            std::str::from_utf8(&buf[st..]).unwrap(),
+            u128::MAX.to_string()
+        );
         assert_eq!(s(|o| push_hex(o, 0, 2)), "0x00");
         assert_eq!(s(|o| push_hex(o, 0x40, 4)), "0x0040");
-        assert_eq!(s(|o| push_hex(o, 0x0400100000004000, 16)), "0x0400100000004000");
+        assert_eq!(
+            s(|o| push_hex(o, 0x0400100000004000, 16)),
+            "0x0400100000004000"
+        );
         assert_eq!(s(|o| push_hex(o, u64::MAX, 8)), "0xffffffffffffffff");
         assert_eq!(s(|o| push_hex(o, 0xa13, 8)), "0x00000a13");
         assert_eq!(s(|o| push_hex_unpadded(o, 0)), "0x0");
@@ -1197,7 +1245,10 @@ mod tests {
         assert_eq!(s(|o| push_ts(o, 108, 743_144_000)), "108.743144000");
         assert_eq!(s(|o| push_ts(o, 0, 0)), "0.000000000");
         assert_eq!(s(|o| push_ts(o, 0, 5)), "0.000000005");
-        assert_eq!(s(|o| push_ts(o, 980658802, 1_882_137_472)), "980658802.1882137472");
+        assert_eq!(
+            s(|o| push_ts(o, 980658802, 1_882_137_472)),
+            "980658802.1882137472"
+        );
     }
 
     fn v6(s: &str) -> [u8; 16] {
@@ -1260,12 +1311,12 @@ mod tests {
                 a[11] = 0xff;
             }
             // SAFETY: valid pointers, buffer larger than INET6_ADDRSTRLEN.
-            let p = unsafe {
-                inet_ntop(libc::AF_INET6, a.as_ptr().cast(), buf.as_mut_ptr(), 64)
-            };
+            let p = unsafe { inet_ntop(libc::AF_INET6, a.as_ptr().cast(), buf.as_mut_ptr(), 64) };
             assert!(!p.is_null());
             // SAFETY: inet_ntop wrote a NUL-terminated string.
-            let c = unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) }.to_str().unwrap();
+            let c = unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) }
+                .to_str()
+                .unwrap();
             assert_eq!(s(|o| push_ipv6(o, a)), c, "{a:?}");
         }
     }
@@ -1274,7 +1325,10 @@ mod tests {
     fn ipv4_mac() {
         assert_eq!(s(|o| push_ipv4(o, [192, 168, 0, 1])), "192.168.0.1");
         assert_eq!(s(|o| push_ipv4(o, [0, 9, 10, 255])), "0.9.10.255");
-        assert_eq!(s(|o| push_mac(o, [0x00, 0x1c, 0x42, 0x8e, 0x70, 0x31])), "00:1c:42:8e:70:31");
+        assert_eq!(
+            s(|o| push_mac(o, [0x00, 0x1c, 0x42, 0x8e, 0x70, 0x31])),
+            "00:1c:42:8e:70:31"
+        );
         assert_eq!(s(|o| push_mac(o, [0xff; 6])), "ff:ff:ff:ff:ff:ff");
     }
 
@@ -1286,7 +1340,10 @@ mod tests {
             v
         };
         assert_eq!(f(b"eth:ipv4:udp"), b"eth:ipv4:udp");
-        assert_eq!(f(b"a\tb\nc\rd\x08e\x0cf\x0bg"), b"a\\tb\\nc\\rd\\be\\ff\\vg");
+        assert_eq!(
+            f(b"a\tb\nc\rd\x08e\x0cf\x0bg"),
+            b"a\\tb\\nc\\rd\\be\\ff\\vg"
+        );
         assert_eq!(f(b"q\"b\\s"), b"q\\\"b\\\\s");
         assert_eq!(f(b"\x1b\x01\x7f\x1f"), b"\\u001B\\u0001\\u007F\\u001F");
         assert_eq!(f(b"ab\0cd"), b"ab");
@@ -1323,7 +1380,10 @@ mod tests {
             v
         };
         assert_eq!(f(b""), b"");
-        assert_eq!(f(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"), b"GET / HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n");
+        assert_eq!(
+            f(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
+            b"GET / HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n"
+        );
         assert_eq!(f(b"\x08\x0c\x09\x0b\\"), b"\\b\\f\\t\\v\\\\");
         assert_eq!(f(b"\0\x07\x1b\x7f\x80\xff"), b"......");
         assert_eq!(f(b" \"'%;_."), b" \"'%;_.");
@@ -1347,28 +1407,53 @@ mod tests {
     fn durations() {
         let d = |sec: u64, ns: i64| s(|o| push_duration(o, sec, ns));
         assert_eq!(d(226, 360_992_000), "226.360992000 sec (3m 46s)");
-        assert_eq!(d(1_901_908, 456_146_000), "1901908.456146000 sec (22d 18m 28s)");
+        assert_eq!(
+            d(1_901_908, 456_146_000),
+            "1901908.456146000 sec (22d 18m 28s)"
+        );
         assert_eq!(d(0, 5_000), "0.000005000 sec");
         assert_eq!(d(59, 999_999_999), "59.999999999 sec");
         assert_eq!(d(300, 33_247_000), "300.033247000 sec (5m)");
         assert_eq!(d(9240, 78_000_000), "9240.078000000 sec (2h 34m)");
-        assert_eq!(d(116_120_149, 955_569_000), "116120149.955569000 sec (3y 248d 23h 35m 49s)");
+        assert_eq!(
+            d(116_120_149, 955_569_000),
+            "116120149.955569000 sec (3y 248d 23h 35m 49s)"
+        );
         assert_eq!(d(0, -5), "0.-00000005 sec");
     }
 
     #[test]
     fn dates() {
         let d = |sec: u64, ns: i64| s(|o| push_date_utc(o, sec, ns));
-        assert_eq!(d(1_552_590_234, 892_296_000), "1552590234.892296000 sec (Thu 14 Mar 2019 19:03:54 GMT)");
+        assert_eq!(
+            d(1_552_590_234, 892_296_000),
+            "1552590234.892296000 sec (Thu 14 Mar 2019 19:03:54 GMT)"
+        );
         assert_eq!(d(0, 0), "0.000000000 sec (Thu 01 Jan 1970 00:00:00 GMT)");
-        assert_eq!(d(108, 743_144_000), "108.743144000 sec (Thu 01 Jan 1970 00:01:48 GMT)");
-        assert_eq!(d(980_658_802, 1_882_137_472), "980658802.1882137472 sec (Sun 28 Jan 2001 05:13:22 GMT)");
-        assert_eq!(d(1_027_664_341, 625_073_000), "1027664341.625073000 sec (Fri 26 Jul 2002 06:19:01 GMT)");
-        assert_eq!(d(951_782_400, 0), "951782400.000000000 sec (Tue 29 Feb 2000 00:00:00 GMT)");
+        assert_eq!(
+            d(108, 743_144_000),
+            "108.743144000 sec (Thu 01 Jan 1970 00:01:48 GMT)"
+        );
+        assert_eq!(
+            d(980_658_802, 1_882_137_472),
+            "980658802.1882137472 sec (Sun 28 Jan 2001 05:13:22 GMT)"
+        );
+        assert_eq!(
+            d(1_027_664_341, 625_073_000),
+            "1027664341.625073000 sec (Fri 26 Jul 2002 06:19:01 GMT)"
+        );
+        assert_eq!(
+            d(951_782_400, 0),
+            "951782400.000000000 sec (Tue 29 Feb 2000 00:00:00 GMT)"
+        );
         // Compare the civil conversion with glibc gmtime_r + strftime over a wide range.
         let mut r = XorShift(4242);
         for i in 0..20_000u64 {
-            let t = if i < 2000 { i * 86_399 * 37 } else { r.next() % 8_000_000_000 };
+            let t = if i < 2000 {
+                i * 86_399 * 37
+            } else {
+                r.next() % 8_000_000_000
+            };
             let mut tm: libc::tm = unsafe { std::mem::zeroed() };
             let tt = t as libc::time_t;
             let mut buf = [0 as libc::c_char; 64];
@@ -1379,7 +1464,9 @@ mod tests {
                 libc::strftime(buf.as_mut_ptr(), 64, fmt.as_ptr(), &tm)
             };
             // SAFETY: strftime NUL-terminated the string.
-            let c = unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) }.to_str().unwrap();
+            let c = unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) }
+                .to_str()
+                .unwrap();
             assert!(n > 0);
             let got = d(t, 0);
             let inner = &got[got.find('(').unwrap() + 1..got.len() - 5];

@@ -755,6 +755,11 @@ impl Cx<'_> {
 
     fn ipv4_inner(&mut self, l3_start: usize, named: bool) {
         let d = self.d;
+        // a new IPv4 pass: the outer pass's L4 name, GRE state and ports do not apply
+        self.l4_named = false;
+        self.gre_decapsulated = false;
+        self.info.sport = 0;
+        self.info.dport = 0;
         self.info.eth_type = 0x0800;
         self.set(FS_IPV4_PKT);
         if !named {
@@ -972,8 +977,7 @@ impl Cx<'_> {
                 self.info.pad = pad;
             }
         }
-        let mut sport = 0u16;
-        let mut dport = 0u16;
+        let (mut sport, mut dport) = if self.stopped() { (self.info.sport, self.info.dport) } else { (0, 0) };
         if later {
             self.add_ip_proto_name(proto);
             // STOP is already set: keep the protocol name only
@@ -1172,13 +1176,16 @@ impl Cx<'_> {
     fn tunnel_probes(&mut self, l3: usize, ihl: usize) -> bool {
         let d = self.d;
         let proto = u8_at(d, l3 + 9);
-        if !matches!(proto, 6 | 17 | 132) {
+        if !matches!(proto, 6 | 17 | 132 | 136) {
             return false;
         }
         let l4 = l3 + ihl;
         let sport = be16_at(d, l4);
         let dport = be16_at(d, l4 + 2);
-        if sport == 0 || dport == 0 {
+        // T2 keeps these ports when a probe stops the dissection (the flow is then the outer one)
+        self.info.sport = sport;
+        self.info.dport = dport;
+        if sport == 0 || dport == 0 || proto == 136 {
             return false;
         }
         let l4name = match proto {
@@ -1470,9 +1477,9 @@ impl Cx<'_> {
             return false;
         }
         let hlen = ((be16_at(d, c + 1) >> 11) & 0x1f) as usize * 4;
-        let wbid = (be16_at(d, c + 2) >> 1) & 0x1f;
+        let wbid = (be16_at(d, c + 2) >> 9) & 0x1f;
         let flags = u8_at(d, c + 3);
-        let t_bit = (be16_at(d, c + 2) & 1) != 0;
+        let t_bit = (be16_at(d, c + 2) >> 8) & 1 != 0;
         let f_bit = flags & 0x80 != 0;
         let k_bit = flags & 0x08 != 0;
         if t_bit && wbid != 1 {
@@ -1506,8 +1513,10 @@ impl Cx<'_> {
     fn wlan(&mut self, w: usize) -> bool {
         let d = self.d;
         self.add("wlan");
-        let fc0 = u8_at(d, w);
-        let fc1 = u8_at(d, w + 1);
+        // T2 reads the frame-control word in network order, so the type/subtype byte is the
+        // second one (the order Cisco controllers use in CAPWAP/LWAPP) and the flags the first
+        let fc0 = u8_at(d, w + 1);
+        let fc1 = u8_at(d, w);
         let ftype = (fc0 >> 2) & 3;
         let subtype = fc0 >> 4;
         if ftype != 2 || fc1 & 0x40 != 0 || !matches!(subtype, 0..=3 | 8..=11) {
