@@ -1,6 +1,6 @@
 //! One run of tamandua: options → input → reader/dispatcher, pinned workers, writer → report.
 
-use crate::capture::pcapfile::{FileFormat, PcapReader};
+use crate::capture::{PcapReader, Source};
 use crate::cli::{parse_cpu_list, Cli};
 use crate::config::Config;
 use crate::dispatch::batch::{OutBatch, PacketBatch};
@@ -60,7 +60,12 @@ pub struct Selection {
 
 pub fn select_plugins(list: &str) -> Result<Selection, String> {
     let reg = crate::plugins::registry();
-    let mut sel = Selection { all: Vec::new(), analysis: Vec::new(), txt: false, json: false };
+    let mut sel = Selection {
+        all: Vec::new(),
+        analysis: Vec::new(),
+        txt: false,
+        json: false,
+    };
     for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let canon = reg
             .iter()
@@ -68,8 +73,11 @@ pub fn select_plugins(list: &str) -> Result<Selection, String> {
             .chain(crate::plugins::SINKS.iter().copied())
             .find(|n| n.eq_ignore_ascii_case(name))
             .ok_or_else(|| {
-                let known: Vec<&str> =
-                    reg.iter().map(|p| p.name).chain(crate::plugins::SINKS.iter().copied()).collect();
+                let known: Vec<&str> = reg
+                    .iter()
+                    .map(|p| p.name)
+                    .chain(crate::plugins::SINKS.iter().copied())
+                    .collect();
                 format!("unknown plugin '{name}' (available: {})", known.join(", "))
             })?;
         if sel.all.iter().any(|n| n == canon) {
@@ -87,7 +95,10 @@ pub fn select_plugins(list: &str) -> Result<Selection, String> {
 
 fn make_plugins(sel: &Selection, cfg: &Config) -> Vec<Box<dyn Plugin>> {
     let reg = crate::plugins::registry();
-    sel.analysis.iter().filter_map(|n| reg.iter().find(|p| p.name == n).map(|p| (p.make)(cfg))).collect()
+    sel.analysis
+        .iter()
+        .filter_map(|n| reg.iter().find(|p| p.name == n).map(|p| (p.make)(cfg)))
+        .collect()
 }
 
 fn build_config(cli: &Cli, sel: &Selection) -> Result<Config, String> {
@@ -104,7 +115,14 @@ fn build_config(cli: &Cli, sel: &Selection) -> Result<Config, String> {
         cfg.set_assignment(s)?;
     }
     cfg.validate()?;
-    cfg.check_numeric(&["FLOW_TIMEOUT", "MAX_FLOWS", "HASHFACTOR", "BATCH_PACKETS", "RING_BATCHES", "TICK_PACKETS"])?;
+    cfg.check_numeric(&[
+        "FLOW_TIMEOUT",
+        "MAX_FLOWS",
+        "HASHFACTOR",
+        "BATCH_PACKETS",
+        "RING_BATCHES",
+        "TICK_PACKETS",
+    ])?;
     Ok(cfg)
 }
 
@@ -125,7 +143,9 @@ fn worker_cpus(cli: &Cli) -> Result<Vec<Option<core_affinity::CoreId>>, String> 
                 .collect()
         }
         None => {
-            let n = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+            let n = std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1);
             if avail.len() >= n {
                 Ok(avail.into_iter().take(n).map(Some).collect())
             } else {
@@ -136,11 +156,17 @@ fn worker_cpus(cli: &Cli) -> Result<Vec<Option<core_affinity::CoreId>>, String> 
 }
 
 fn plugin_version_lines(sel: &Selection) -> Vec<String> {
-    sel.all.iter().enumerate().map(|(i, n)| format!("    {:02}: {n}, {VERSION}", i + 1)).collect()
+    sel.all
+        .iter()
+        .enumerate()
+        .map(|(i, n)| format!("    {:02}: {n}, {VERSION}", i + 1))
+        .collect()
 }
 
 fn now_unix() -> (u64, u32) {
-    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
     (d.as_secs(), d.subsec_micros())
 }
 
@@ -181,7 +207,9 @@ fn headers_preamble(sel: &Selection, cfg: &Config) -> Vec<String> {
 }
 
 fn create(path: &str) -> Result<BufWriter<File>, String> {
-    File::create(path).map(|f| BufWriter::with_capacity(1 << 20, f)).map_err(|e| format!("{path}: {e}"))
+    File::create(path)
+        .map(|f| BufWriter::with_capacity(1 << 20, f))
+        .map_err(|e| format!("{path}: {e}"))
 }
 
 /// Runs tamandua with parsed options; returns the exit status.
@@ -206,14 +234,16 @@ pub fn run(cli: Cli) -> Result<i32, String> {
     let Some(input) = cli.read.clone() else {
         return Err("no input: give -r FILE (or -r - for standard input); see --help".into());
     };
-    let mut reader = PcapReader::open(&input).map_err(|e| e.to_string())?;
+    let mut reader: Box<dyn Source> =
+        Box::new(PcapReader::open(&input).map_err(|e| e.to_string())?);
     let linktype = reader.linktype();
     if !dlt::supported(linktype) {
         let (name, desc) = dlt::name(linktype);
         eprintln!("[ERR] Unsupported link-layer type: {desc} [{name}/{linktype}] in {input}");
         return Ok(1);
     }
-    let (prefix, flows_stdout) = prefix::output_prefix(&input, cli.write.as_deref()).map_err(|e| format!("-w: {e}"))?;
+    let (prefix, flows_stdout) =
+        prefix::output_prefix(&input, cli.write.as_deref()).map_err(|e| format!("-w: {e}"))?;
     let log_to_file = cli.log_file || flows_stdout;
     let mut log = Log {
         out: if log_to_file {
@@ -238,7 +268,7 @@ pub fn run(cli: Cli) -> Result<i32, String> {
     let (s, us) = now_unix();
     log.line(&report::date("Date: ", s, us as i64).replace(" GMT)", " UTC)"));
     log.line("[INF] Creating flows for L2, IPv4, IPv6");
-    let pcapng = matches!(reader.format(), FileFormat::Pcapng);
+    let pcapng = reader.is_pcapng();
     if pcapng {
         log.line("[WRN] PCAP-NG, so *percentage completed* in end report might be less than 100%, will be fixed in a later version");
     }
@@ -249,7 +279,11 @@ pub fn run(cli: Cli) -> Result<i32, String> {
     log.line(&format!("Processing file: {input}"));
     let (ln, ld) = dlt::name(linktype);
     log.line(&format!("Link layer type: {ld} [{ln}/{linktype}]"));
-    log.line(&format!("Snapshot length: {}{}", reader.snaplen(), report::h(reader.snaplen() as u64, "")));
+    log.line(&format!(
+        "Snapshot length: {}{}",
+        reader.snaplen(),
+        report::h(reader.snaplen() as u64, "")
+    ));
     log.line(&format!("Workers: {nworkers}"));
     log.flush();
 
@@ -270,31 +304,48 @@ pub fn run(cli: Cli) -> Result<i32, String> {
     drop(proto_plugins);
     let columns = Arc::new(columns);
 
-    let mut sinks = writer::Sinks { flows_txt: None, flows_json: None, packets: None };
+    let mut sinks = writer::Sinks {
+        flows_txt: None,
+        flows_json: None,
+        packets: None,
+    };
     if sel.txt {
-        let mut w: Box<dyn Write + Send> =
-            if flows_stdout { Box::new(BufWriter::new(std::io::stdout())) } else { Box::new(create(&format!("{prefix}_flows.txt"))?) };
-        w.write_all(&txt::header_line(&columns)).map_err(|e| e.to_string())?;
+        let mut w: Box<dyn Write + Send> = if flows_stdout {
+            Box::new(BufWriter::new(std::io::stdout()))
+        } else {
+            Box::new(create(&format!("{prefix}_flows.txt"))?)
+        };
+        w.write_all(&txt::header_line(&columns))
+            .map_err(|e| e.to_string())?;
         sinks.flows_txt = Some(w);
         let hdr = txt::headers_file(&headers_preamble(&sel, &cfg), &columns);
-        std::fs::write(format!("{prefix}_headers.txt"), hdr).map_err(|e| format!("{prefix}_headers.txt: {e}"))?;
+        std::fs::write(format!("{prefix}_headers.txt"), hdr)
+            .map_err(|e| format!("{prefix}_headers.txt: {e}"))?;
     }
     if sel.json {
         sinks.flows_json = Some(Box::new(create(&format!("{prefix}_flows.json"))?));
     }
     if cli.packet_mode {
         let mut w = create(&format!("{prefix}_packets.txt"))?;
-        w.write_all(pkt_header.as_bytes()).map_err(|e| e.to_string())?;
+        w.write_all(pkt_header.as_bytes())
+            .map_err(|e| e.to_string())?;
         sinks.packets = Some(Box::new(w));
     }
 
     // ---- flow-table cap
-    let cap_total = match (cfg.u64("MAX_FLOWS"), cli.hash_factor.unwrap_or(cfg.u64("HASHFACTOR"))) {
+    let cap_total = match (
+        cfg.u64("MAX_FLOWS"),
+        cli.hash_factor.unwrap_or(cfg.u64("HASHFACTOR")),
+    ) {
         (m, _) if m > 0 => m,
         (_, f) if f > 0 => T2_TABLE * f,
         _ => 0,
     };
-    let capacity = if cap_total == 0 { 0 } else { cap_total.div_ceil(nworkers as u64) as usize };
+    let capacity = if cap_total == 0 {
+        0
+    } else {
+        cap_total.div_ceil(nworkers as u64) as usize
+    };
     let capacity_ref = if cap_total == 0 { T2_TABLE } else { cap_total };
 
     // ---- threads
@@ -309,7 +360,11 @@ pub fn run(cli: Cli) -> Result<i32, String> {
         let free: Arc<Ring<Box<PacketBatch>>> = Arc::new(Ring::new(ring_batches + 2));
         let out: Arc<Ring<Box<OutBatch>>> = Arc::new(Ring::new(ring_batches));
         let ofree: Arc<Ring<Box<OutBatch>>> = Arc::new(Ring::new(ring_batches + 2));
-        lanes.push(Lane { to_worker: to_worker.clone(), free: free.clone(), batch: Box::default() });
+        lanes.push(Lane {
+            to_worker: to_worker.clone(),
+            free: free.clone(),
+            batch: Box::default(),
+        });
         out_rings.push(out.clone());
         out_free.push(ofree.clone());
         let setup = WorkerSetup {
@@ -342,7 +397,11 @@ pub fn run(cli: Cli) -> Result<i32, String> {
         .spawn(move || writer::run(out_rings, out_free, sinks))
         .map_err(|e| format!("cannot start writer thread: {e}"))?;
 
-    let mut disp = Dispatcher::new(lanes, cfg.u64("BATCH_PACKETS") as usize, cfg.u64("TICK_PACKETS"));
+    let mut disp = Dispatcher::new(
+        lanes,
+        cfg.u64("BATCH_PACKETS") as usize,
+        cfg.u64("TICK_PACKETS"),
+    );
     for l in &disp.lanes {
         l.to_worker.register_producer();
         l.free.register_consumer();
@@ -358,7 +417,11 @@ pub fn run(cli: Cli) -> Result<i32, String> {
             Ok(Some(rec)) => {
                 pkt_no += 1;
                 if pkt_no == 1 {
-                    log.line(&report::date("Dump start: ", rec.ts.sec, rec.ts.nsec as i32 as i64));
+                    log.line(&report::date(
+                        "Dump start: ",
+                        rec.ts.sec,
+                        rec.ts.nsec as i32 as i64,
+                    ));
                 }
                 last_ts = rec.ts;
                 if rec.caplen == 0 {
@@ -396,7 +459,9 @@ pub fn run(cli: Cli) -> Result<i32, String> {
             Ok(None) => break,
             Err(e) => {
                 let msg = e.to_string();
-                log.line(&format!("[WRN] input error: {msg}; the flows seen so far are written"));
+                log.line(&format!(
+                    "[WRN] input error: {msg}; the flows seen so far are written"
+                ));
                 eprintln!("tamandua: {msg}");
                 read_error = Some(msg);
                 break;
@@ -412,9 +477,14 @@ pub fn run(cli: Cli) -> Result<i32, String> {
 
     let mut workers: Vec<Worker> = Vec::new();
     for h in handles {
-        workers.push(h.join().map_err(|_| "a worker thread panicked".to_string())?);
+        workers.push(
+            h.join()
+                .map_err(|_| "a worker thread panicked".to_string())?,
+        );
     }
-    let wstats = writer_handle.join().map_err(|_| "the writer thread panicked".to_string())?;
+    let wstats = writer_handle
+        .join()
+        .map_err(|_| "the writer thread panicked".to_string())?;
     if let Err(e) = wstats {
         return Err(format!("writing output: {e}"));
     }
@@ -433,12 +503,28 @@ pub fn run(cli: Cli) -> Result<i32, String> {
     }
     let stop_ts = if pkt_no > 0 { last_ts } else { Ts::ZERO };
     let start_ts = total.first_ts.unwrap_or(Ts::ZERO);
-    log.line(&report::date("Dump stop : ", stop_ts.sec, stop_ts.nsec as i32 as i64));
+    log.line(&report::date(
+        "Dump stop : ",
+        stop_ts.sec,
+        stop_ts.nsec as i32 as i64,
+    ));
     let dd = stop_ts.t2_duration(start_ts);
-    log.line(&report::duration("Total dump duration: ", dd.sec, dd.nsec as i64));
-    log.line(&report::duration("Finished processing. Elapsed time: ", elapsed_read.as_secs(), elapsed_read.subsec_nanos() as i64));
+    log.line(&report::duration(
+        "Total dump duration: ",
+        dd.sec,
+        dd.nsec as i64,
+    ));
+    log.line(&report::duration(
+        "Finished processing. Elapsed time: ",
+        elapsed_read.as_secs(),
+        elapsed_read.subsec_nanos() as i64,
+    ));
     let el = started.elapsed();
-    log.line(&report::duration("Finished unloading flow memory. Time: ", el.as_secs(), el.subsec_nanos() as i64));
+    log.line(&report::duration(
+        "Finished unloading flow memory. Time: ",
+        el.as_secs(),
+        el.subsec_nanos() as i64,
+    ));
     if total.rm_flows > 0 {
         log.line("[WRN] Hash Autopilot: main HashMap full: flushing 1 oldest flow(s)");
         log.line(&format!(
@@ -457,7 +543,10 @@ pub fn run(cli: Cli) -> Result<i32, String> {
             }
         }
     }
-    let totals = ReportTotals { packets: total.packets, ab_bytes: total.a_bytes + total.b_bytes };
+    let totals = ReportTotals {
+        packets: total.packets,
+        ab_bytes: total.a_bytes + total.b_bytes,
+    };
     let mut plugin_lines = Vec::new();
     for p in &merged {
         let mut v = Vec::new();

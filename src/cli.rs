@@ -66,14 +66,23 @@ pub fn parse_cpu_list(s: &str) -> Result<Vec<usize>, String> {
     let mut out = Vec::new();
     for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         if let Some((a, b)) = part.split_once('-') {
-            let a: usize = a.trim().parse().map_err(|_| format!("-c {s}: '{part}' is not a CPU range"))?;
-            let b: usize = b.trim().parse().map_err(|_| format!("-c {s}: '{part}' is not a CPU range"))?;
+            let a: usize = a
+                .trim()
+                .parse()
+                .map_err(|_| format!("-c {s}: '{part}' is not a CPU range"))?;
+            let b: usize = b
+                .trim()
+                .parse()
+                .map_err(|_| format!("-c {s}: '{part}' is not a CPU range"))?;
             if b < a {
                 return Err(format!("-c {s}: range '{part}' is reversed"));
             }
             out.extend(a..=b);
         } else {
-            out.push(part.parse().map_err(|_| format!("-c {s}: '{part}' is not a CPU number"))?);
+            out.push(
+                part.parse()
+                    .map_err(|_| format!("-c {s}: '{part}' is not a CPU number"))?,
+            );
         }
     }
     if out.is_empty() {

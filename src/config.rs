@@ -36,18 +36,22 @@ impl Config {
     /// Makes settings known (with their defaults).
     pub fn register(&mut self, settings: &[Setting]) {
         for (n, d, m) in settings {
-            self.known.insert(n.to_ascii_uppercase(), (d.to_string(), m.to_string()));
+            self.known
+                .insert(n.to_ascii_uppercase(), (d.to_string(), m.to_string()));
         }
     }
 
     /// Sets a value without checking the name (used for settings registered later).
     pub fn set_raw(&mut self, name: &str, value: &str) {
-        self.values.insert(name.trim().to_ascii_uppercase(), value.trim().to_string());
+        self.values
+            .insert(name.trim().to_ascii_uppercase(), value.trim().to_string());
     }
 
     /// Parses `NAME=VALUE`.
     pub fn set_assignment(&mut self, s: &str) -> Result<(), String> {
-        let (n, v) = s.split_once('=').ok_or_else(|| format!("-o {s}: expected NAME=VALUE"))?;
+        let (n, v) = s
+            .split_once('=')
+            .ok_or_else(|| format!("-o {s}: expected NAME=VALUE"))?;
         if n.trim().is_empty() {
             return Err(format!("-o {s}: empty name"));
         }
@@ -86,7 +90,11 @@ impl Config {
                     .map(|s| s.as_str())
                     .collect();
                 near.truncate(5);
-                let hint = if near.is_empty() { String::new() } else { format!(" (did you mean {}?)", near.join(", ")) };
+                let hint = if near.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (did you mean {}?)", near.join(", "))
+                };
                 return Err(format!(
                     "unknown setting {n}{hint}; `tamandua --list-settings` shows every setting of the selected plugins"
                 ));
@@ -97,7 +105,10 @@ impl Config {
 
     /// The value text of a setting (given value or its registered default).
     pub fn text(&self, name: &str) -> Option<&str> {
-        self.values.get(name).map(|s| s.as_str()).or_else(|| self.known.get(name).map(|(d, _)| d.as_str()))
+        self.values
+            .get(name)
+            .map(|s| s.as_str())
+            .or_else(|| self.known.get(name).map(|(d, _)| d.as_str()))
     }
 
     pub fn f64(&self, name: &str) -> f64 {
@@ -105,7 +116,7 @@ impl Config {
     }
 
     pub fn u64(&self, name: &str) -> u64 {
-        self.text(name).and_then(|s| parse_int(s)).unwrap_or(0)
+        self.text(name).and_then(parse_int).unwrap_or(0)
     }
 
     pub fn bool(&self, name: &str) -> bool {
@@ -128,7 +139,13 @@ impl Config {
     pub fn describe(&self) -> Vec<(String, String, String)> {
         self.known
             .iter()
-            .map(|(n, (d, m))| (n.clone(), self.values.get(n).cloned().unwrap_or_else(|| d.clone()), m.clone()))
+            .map(|(n, (d, m))| {
+                (
+                    n.clone(),
+                    self.values.get(n).cloned().unwrap_or_else(|| d.clone()),
+                    m.clone(),
+                )
+            })
             .collect()
     }
 }
@@ -138,7 +155,12 @@ fn parse_int(s: &str) -> Option<u64> {
     if let Some(h) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
         u64::from_str_radix(h, 16).ok()
     } else {
-        s.parse::<u64>().ok().or_else(|| s.parse::<f64>().ok().filter(|f| *f >= 0.0).map(|f| f as u64))
+        s.parse::<u64>().ok().or_else(|| {
+            s.parse::<f64>()
+                .ok()
+                .filter(|f| *f >= 0.0)
+                .map(|f| f as u64)
+        })
     }
 }
 

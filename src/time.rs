@@ -24,7 +24,8 @@ impl Ts {
 
     /// `self - earlier` in seconds as a double, with signed seconds (no wrap).
     pub fn diff_f64(self, earlier: Ts) -> f64 {
-        (self.sec as i64 - earlier.sec as i64) as f64 + (self.nsec as i64 - earlier.nsec as i64) as f64 / 1e9
+        (self.sec as i64 - earlier.sec as i64) as f64
+            + (self.nsec as i64 - earlier.nsec as i64) as f64 / 1e9
     }
 
     /// T2's duration `self - earlier`: borrow on the nanoseconds, seconds wrap as unsigned 32 bit
@@ -36,6 +37,9 @@ impl Ts {
             ns += 1_000_000_000;
             sec = sec.wrapping_sub(1);
         }
-        Ts { sec: sec as u64, nsec: ns as u32 }
+        Ts {
+            sec: sec as u64,
+            nsec: ns as u32,
+        }
     }
 }

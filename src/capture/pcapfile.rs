@@ -90,7 +90,10 @@ impl fmt::Display for InputError {
             InputErrorKind::Io(e) => write!(f, "read error: {e}"),
             InputErrorKind::NotACapture(what) => write!(f, "not a pcap or pcapng file: {what}"),
             InputErrorKind::Truncated { wanted, got } => {
-                write!(f, "truncated capture: record needs {wanted} bytes but the input ends after {got}")
+                write!(
+                    f,
+                    "truncated capture: record needs {wanted} bytes but the input ends after {got}"
+                )
             }
             InputErrorKind::BadRecord(what) => write!(f, "corrupt record: {what}"),
         }
@@ -155,7 +158,11 @@ impl TsConv {
             }
             TsConv::Bin(e) => {
                 let e = u32::from(e);
-                let (sec, frac) = if e >= 64 { (0, t) } else { (t >> e, t & ((1u64 << e) - 1)) };
+                let (sec, frac) = if e >= 64 {
+                    (0, t)
+                } else {
+                    (t >> e, t & ((1u64 << e) - 1))
+                };
                 (sec, ((u128::from(frac) * 1_000_000_000) >> e) as u32)
             }
         }
@@ -243,9 +250,22 @@ fn describe_magic(b: &[u8]) -> String {
     };
     let shown = &b[..b.len().min(8)];
     let hex: Vec<String> = shown.iter().map(|x| format!("{x:02x}")).collect();
-    let ascii: String =
-        shown.iter().map(|&x| if x.is_ascii_graphic() || x == b' ' { x as char } else { '.' }).collect();
-    format!("unknown magic, first bytes are {} \"{}\"{}", hex.join(" "), ascii, hint)
+    let ascii: String = shown
+        .iter()
+        .map(|&x| {
+            if x.is_ascii_graphic() || x == b' ' {
+                x as char
+            } else {
+                '.'
+            }
+        })
+        .collect();
+    format!(
+        "unknown magic, first bytes are {} \"{}\"{}",
+        hex.join(" "),
+        ascii,
+        hint
+    )
 }
 
 impl PcapReader {
@@ -307,7 +327,10 @@ impl PcapReader {
                 .iter()
                 .any(|m| m.to_le_bytes().starts_with(head) || m.to_be_bytes().starts_with(head));
             let kind = if is_prefix {
-                InputErrorKind::Truncated { wanted: PCAP_HDR_LEN as u64, got: avail as u64 }
+                InputErrorKind::Truncated {
+                    wanted: PCAP_HDR_LEN as u64,
+                    got: avail as u64,
+                }
             } else {
                 InputErrorKind::NotACapture(describe_magic(head))
             };
@@ -323,7 +346,10 @@ impl PcapReader {
         };
         if let Some((be, nanos)) = pcap {
             if avail < PCAP_HDR_LEN {
-                let kind = InputErrorKind::Truncated { wanted: PCAP_HDR_LEN as u64, got: avail as u64 };
+                let kind = InputErrorKind::Truncated {
+                    wanted: PCAP_HDR_LEN as u64,
+                    got: avail as u64,
+                };
                 return Err(rd.fail(0, kind));
             }
             rd.big_endian = be;
@@ -332,13 +358,19 @@ impl PcapReader {
             // Bits above 16 carry FCS information in newer files; the link type proper is the
             // low 16 bits.
             rd.linktype = rd32(head, 20, be) & 0xffff;
-            rd.format = FileFormat::Pcap { nanos, swapped: be != cfg!(target_endian = "big") };
+            rd.format = FileFormat::Pcap {
+                nanos,
+                swapped: be != cfg!(target_endian = "big"),
+            };
             rd.start = PCAP_HDR_LEN;
             return Ok(rd);
         }
         if magic_le == NG_SHB {
             if avail < 12 {
-                let kind = InputErrorKind::Truncated { wanted: NG_SHB_MIN_LEN as u64, got: avail as u64 };
+                let kind = InputErrorKind::Truncated {
+                    wanted: NG_SHB_MIN_LEN as u64,
+                    got: avail as u64,
+                };
                 return Err(rd.fail(0, kind));
             }
             let bom = rd32(head, 8, false);
@@ -396,12 +428,22 @@ impl PcapReader {
 
     fn fail(&mut self, offset: u64, kind: InputErrorKind) -> InputError {
         self.done = true;
-        InputError { path: self.name.clone(), offset, kind }
+        InputError {
+            path: self.name.clone(),
+            offset,
+            kind,
+        }
     }
 
     fn truncated(&mut self, wanted: usize, got: usize) -> InputError {
         let off = self.bytes_consumed();
-        self.fail(off, InputErrorKind::Truncated { wanted: wanted as u64, got: got as u64 })
+        self.fail(
+            off,
+            InputErrorKind::Truncated {
+                wanted: wanted as u64,
+                got: got as u64,
+            },
+        )
     }
 
     fn bad(&mut self, what: String) -> InputError {
@@ -431,7 +473,11 @@ impl PcapReader {
         while !self.eof && self.end - self.start < want {
             if self.end == self.buf.len() {
                 // Only reachable with start == 0 and a record larger than the buffer.
-                let new_len = self.buf.len().saturating_mul(2).min(want.max(self.buf.len() + 1));
+                let new_len = self
+                    .buf
+                    .len()
+                    .saturating_mul(2)
+                    .min(want.max(self.buf.len() + 1));
                 self.buf.resize(new_len, 0);
             }
             match self.src.read(&mut self.buf[self.end..]) {
@@ -480,9 +526,16 @@ impl PcapReader {
         self.start += total;
         // The sub-second field is kept as given (µs × 1000 wrapping), not normalised: fuzzed
         // files carry out-of-range values that downstream output reproduces.
-        let nsec = if self.nanos { frac } else { frac.wrapping_mul(1000) };
+        let nsec = if self.nanos {
+            frac
+        } else {
+            frac.wrapping_mul(1000)
+        };
         Ok(Some(Record {
-            ts: Ts { sec: u64::from(sec), nsec },
+            ts: Ts {
+                sec: u64::from(sec),
+                nsec,
+            },
             caplen,
             len,
             linktype: self.linktype,
@@ -515,12 +568,18 @@ impl PcapReader {
             } else if bom.swap_bytes() == NG_BYTE_ORDER_MAGIC {
                 self.big_endian = true;
             } else {
-                return Err(self.bad(format!("section header block with bad byte-order magic {bom:#010x}")));
+                return Err(self.bad(format!(
+                    "section header block with bad byte-order magic {bom:#010x}"
+                )));
             }
         }
         let h = &self.buf[self.start..self.start + 12];
         let blen = rd32(h, 4, self.big_endian);
-        let min = if btype == NG_SHB { NG_SHB_MIN_LEN as u32 } else { 12 };
+        let min = if btype == NG_SHB {
+            NG_SHB_MIN_LEN as u32
+        } else {
+            12
+        };
         if blen < min || blen & 3 != 0 || blen > MAX_RECORD {
             return Err(self.bad(format!("block type {btype:#x} has invalid length {blen}")));
         }
@@ -587,7 +646,9 @@ impl PcapReader {
             NG_IDB => {
                 let body = &self.buf[self.start + 8..self.start + blen - 4];
                 if body.len() < 8 {
-                    return Err(self.bad(format!("interface description block too short ({blen} bytes)")));
+                    return Err(self.bad(format!(
+                        "interface description block too short ({blen} bytes)"
+                    )));
                 }
                 let mut iface = Interface {
                     linktype: u32::from(rd16(body, 0, be)),
@@ -608,7 +669,9 @@ impl PcapReader {
                         break;
                     };
                     match code {
-                        NG_OPT_TSRESOL if !val.is_empty() => iface.conv = TsConv::from_tsresol(val[0]),
+                        NG_OPT_TSRESOL if !val.is_empty() => {
+                            iface.conv = TsConv::from_tsresol(val[0])
+                        }
                         NG_OPT_TSOFFSET if val.len() >= 8 => iface.offset = rd64(val, 0, be) as i64,
                         _ => {}
                     }
@@ -647,16 +710,22 @@ impl PcapReader {
             (0, None, caplen, len, 12)
         } else {
             if body.len() < 20 {
-                return Err(self.bad(format!("packet block type {btype} too short ({blen} bytes)")));
+                return Err(self.bad(format!(
+                    "packet block type {btype} too short ({blen} bytes)"
+                )));
             }
-            let if_id = if btype == NG_EPB { rd32(body, 0, be) } else { u32::from(rd16(body, 0, be)) };
+            let if_id = if btype == NG_EPB {
+                rd32(body, 0, be)
+            } else {
+                u32::from(rd16(body, 0, be))
+            };
             let ts = (u64::from(rd32(body, 4, be)) << 32) | u64::from(rd32(body, 8, be));
             let caplen = rd32(body, 12, be);
             let len = rd32(body, 16, be);
             if caplen as usize > body.len() - 20 {
-                return Err(
-                    self.bad(format!("packet block caplen {caplen} does not fit its block length {blen}"))
-                );
+                return Err(self.bad(format!(
+                    "packet block caplen {caplen} does not fit its block length {blen}"
+                )));
             }
             (if_id, Some(ts), caplen, len, 28)
         };
@@ -671,7 +740,10 @@ impl PcapReader {
         let ts = match ts_raw {
             Some(t) => {
                 let (sec, nsec) = iface.conv.convert(t);
-                Ts { sec: sec.saturating_add_signed(iface.offset), nsec }
+                Ts {
+                    sec: sec.saturating_add_signed(iface.offset),
+                    nsec,
+                }
             }
             None => Ts::ZERO,
         };
@@ -800,13 +872,22 @@ mod tests {
         pcap_rec(&mut f, false, 101, 1_500_000, 3, &[5, 6, 7, 8, 9]); // usec ≥ 1e6, caplen > len
         pcap_rec(&mut f, false, 102, 0, 0, &[]);
         let mut r = reader(f.clone()).unwrap();
-        assert_eq!(*r.format(), FileFormat::Pcap { nanos: false, swapped: cfg!(target_endian = "big") });
+        assert_eq!(
+            *r.format(),
+            FileFormat::Pcap {
+                nanos: false,
+                swapped: cfg!(target_endian = "big")
+            }
+        );
         assert_eq!((r.linktype(), r.snaplen()), (1, 65535));
         assert_eq!(r.bytes_consumed(), 24);
         let (recs, err) = read_all(&mut r);
         assert!(err.is_none());
         assert_eq!(recs.len(), 3);
-        assert_eq!(recs[0], (Ts::new(100, 250_000_000), 4, 60, 1, vec![1, 2, 3, 4]));
+        assert_eq!(
+            recs[0],
+            (Ts::new(100, 250_000_000), 4, 60, 1, vec![1, 2, 3, 4])
+        );
         assert_eq!(recs[1].0, Ts::new(101, 1_500_000u32.wrapping_mul(1000)));
         assert_eq!((recs[1].1, recs[1].2), (5, 3));
         assert_eq!(recs[2].1, 0);
@@ -819,11 +900,20 @@ mod tests {
         let mut f = pcap_header(true, true, 262144, 0x1400_0000 | 105);
         pcap_rec(&mut f, true, 7, 999_999_999, 10, &[0xaa; 10]);
         let mut r = reader(f).unwrap();
-        assert_eq!(*r.format(), FileFormat::Pcap { nanos: true, swapped: cfg!(target_endian = "little") });
+        assert_eq!(
+            *r.format(),
+            FileFormat::Pcap {
+                nanos: true,
+                swapped: cfg!(target_endian = "little")
+            }
+        );
         assert_eq!(r.linktype(), 105);
         let (recs, err) = read_all(&mut r);
         assert!(err.is_none());
-        assert_eq!(recs, vec![(Ts::new(7, 999_999_999), 10, 10, 105, vec![0xaa; 10])]);
+        assert_eq!(
+            recs,
+            vec![(Ts::new(7, 999_999_999), 10, 10, 105, vec![0xaa; 10])]
+        );
     }
 
     #[test]
@@ -838,8 +928,19 @@ mod tests {
         assert_eq!(recs.len(), 1);
         let err = err.unwrap();
         assert_eq!(err.offset, second as u64);
-        assert!(matches!(err.kind, InputErrorKind::Truncated { wanted: 24, got: 21 }), "{err}");
-        assert!(err.to_string().starts_with(&format!("test: offset {second}: ")));
+        assert!(
+            matches!(
+                err.kind,
+                InputErrorKind::Truncated {
+                    wanted: 24,
+                    got: 21
+                }
+            ),
+            "{err}"
+        );
+        assert!(err
+            .to_string()
+            .starts_with(&format!("test: offset {second}: ")));
         // The error is not repeated: the reader is finished.
         assert!(r.next_record().unwrap().is_none());
 
@@ -847,7 +948,10 @@ mod tests {
         f.truncate(second + 5);
         let (recs, err) = read_all(&mut reader(f).unwrap());
         assert_eq!(recs.len(), 1);
-        assert!(matches!(err.unwrap().kind, InputErrorKind::Truncated { wanted: 16, got: 5 }));
+        assert!(matches!(
+            err.unwrap().kind,
+            InputErrorKind::Truncated { wanted: 16, got: 5 }
+        ));
     }
 
     #[test]
@@ -855,7 +959,10 @@ mod tests {
         let f = pcap_header(false, false, 65535, 1);
         for cut in [2, 4, 10, 23] {
             let e = reader(f[..cut].to_vec()).err().unwrap();
-            assert!(matches!(e.kind, InputErrorKind::Truncated { wanted: 24, .. }), "{cut}: {e}");
+            assert!(
+                matches!(e.kind, InputErrorKind::Truncated { wanted: 24, .. }),
+                "{cut}: {e}"
+            );
         }
         // Header only: a valid, empty capture.
         let mut r = reader(f).unwrap();
@@ -868,12 +975,19 @@ mod tests {
         assert!(matches!(&e.kind, InputErrorKind::NotACapture(m) if m == "empty file"));
         assert!(e.to_string().contains("empty file"));
 
-        let e = reader(b"<!DOCTYPE html><html></html>".to_vec()).err().unwrap();
+        let e = reader(b"<!DOCTYPE html><html></html>".to_vec())
+            .err()
+            .unwrap();
         let msg = e.to_string();
         assert!(matches!(e.kind, InputErrorKind::NotACapture(_)));
-        assert!(msg.contains("3c 21 44 4f") && msg.contains("<!DOCTYP"), "{msg}");
+        assert!(
+            msg.contains("3c 21 44 4f") && msg.contains("<!DOCTYP"),
+            "{msg}"
+        );
 
-        let e = reader(vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0]).err().unwrap();
+        let e = reader(vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0])
+            .err()
+            .unwrap();
         assert!(e.to_string().contains("gzip"), "{e}");
 
         let e = reader(vec![0x42]).err().unwrap();
@@ -937,9 +1051,16 @@ mod tests {
             let n = if i % 50 == 7 { 3000 } else { (i % 97) as usize };
             let data: Vec<u8> = (0..n).map(|k| (k as u32 ^ i) as u8).collect();
             pcap_rec(&mut f, false, i, i * 3, n as u32 + 1, &data);
-            expect.push((Ts::new(u64::from(i), i * 3), n as u32, n as u32 + 1, 1, data));
+            expect.push((
+                Ts::new(u64::from(i), i * 3),
+                n as u32,
+                n as u32 + 1,
+                1,
+                data,
+            ));
         }
-        let mut r = PcapReader::with_buffer(Box::new(Cursor::new(f.clone())), "t", None, 64).unwrap();
+        let mut r =
+            PcapReader::with_buffer(Box::new(Cursor::new(f.clone())), "t", None, 64).unwrap();
         let (recs, err) = read_all(&mut r);
         assert!(err.is_none());
         assert_eq!(recs, expect);
@@ -955,8 +1076,14 @@ mod tests {
     fn tsconv() {
         assert_eq!(TsConv::from_tsresol(6), TsConv::Micro);
         assert_eq!(TsConv::from_tsresol(9), TsConv::Nano);
-        assert_eq!(TsConv::Micro.convert(1_234_567_890_123), (1_234_567, 890_123_000));
-        assert_eq!(TsConv::Nano.convert(1_234_567_890_123), (1_234, 567_890_123));
+        assert_eq!(
+            TsConv::Micro.convert(1_234_567_890_123),
+            (1_234_567, 890_123_000)
+        );
+        assert_eq!(
+            TsConv::Nano.convert(1_234_567_890_123),
+            (1_234, 567_890_123)
+        );
         assert_eq!(TsConv::Dec(3).convert(12_345), (12, 345_000_000));
         assert_eq!(TsConv::Dec(0).convert(12_345), (12_345, 0));
         assert_eq!(TsConv::Dec(12).convert(5_000_000_000_123), (5, 123 / 1000));
@@ -977,8 +1104,18 @@ mod tests {
             shb(&mut f, be);
             idb(&mut f, be, 1, 0, &[(2, b"eth0\0"), (NG_OPT_TSRESOL, &[9])]);
             // tsresol 2^-20 plus one hour of if_tsoffset.
-            let off = if be { 3600i64.to_be_bytes() } else { 3600i64.to_le_bytes() };
-            idb(&mut f, be, 101, 128, &[(NG_OPT_TSRESOL, &[0x80 | 20]), (NG_OPT_TSOFFSET, &off)]);
+            let off = if be {
+                3600i64.to_be_bytes()
+            } else {
+                3600i64.to_le_bytes()
+            };
+            idb(
+                &mut f,
+                be,
+                101,
+                128,
+                &[(NG_OPT_TSRESOL, &[0x80 | 20]), (NG_OPT_TSOFFSET, &off)],
+            );
             ng_block(&mut f, be, 0x0bad_cafe, &[1, 2, 3, 4, 5, 6, 7, 8]); // unknown: skipped
             epb(&mut f, be, 0, 1_700_000_000_123_456_789, 70, &[1, 2, 3]);
             ng_block(&mut f, be, 5, &[0; 16]); // interface statistics: skipped
@@ -1026,7 +1163,13 @@ mod tests {
         let mut r = reader(f.clone()).unwrap();
         let (recs, err) = read_all(&mut r);
         assert!(err.is_none(), "{err:?}");
-        assert_eq!(recs, vec![(Ts::new(1, 0), 1, 1, 1, vec![1]), (Ts::new(2, 0), 1, 1, 113, vec![2])]);
+        assert_eq!(
+            recs,
+            vec![
+                (Ts::new(1, 0), 1, 1, 1, vec![1]),
+                (Ts::new(2, 0), 1, 1, 113, vec![2])
+            ]
+        );
         // The link type reported for the file stays the first interface's.
         assert_eq!(r.linktype(), 1);
 
@@ -1091,14 +1234,32 @@ mod tests {
         assert!(recs.is_empty());
         let err = err.unwrap();
         assert_eq!(err.offset, at as u64);
-        assert!(matches!(err.kind, InputErrorKind::Truncated { wanted: 40, got: 39 }), "{err}");
+        assert!(
+            matches!(
+                err.kind,
+                InputErrorKind::Truncated {
+                    wanted: 40,
+                    got: 39
+                }
+            ),
+            "{err}"
+        );
         // Truncated section header.
         let mut f = Vec::new();
         shb(&mut f, true);
         let (recs, err) = read_all(&mut reader(f[..20].to_vec()).unwrap());
         assert!(recs.is_empty());
         let err = err.unwrap();
-        assert!(matches!(err.kind, InputErrorKind::Truncated { wanted: 28, got: 20 }), "{err}");
+        assert!(
+            matches!(
+                err.kind,
+                InputErrorKind::Truncated {
+                    wanted: 28,
+                    got: 20
+                }
+            ),
+            "{err}"
+        );
     }
 
     /// Flips bytes of valid captures at pseudo-random places: the reader may fail, never panic.
@@ -1132,7 +1293,8 @@ mod tests {
                 if next() % 4 == 0 {
                     f.truncate((next() % f.len() as u64) as usize);
                 }
-                if let Ok(mut r) = PcapReader::with_buffer(Box::new(Cursor::new(f)), "m", None, 32) {
+                if let Ok(mut r) = PcapReader::with_buffer(Box::new(Cursor::new(f)), "m", None, 32)
+                {
                     let _ = read_all(&mut r);
                 }
             }

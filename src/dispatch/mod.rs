@@ -10,7 +10,7 @@
 pub mod batch;
 pub mod ring;
 
-use crate::dissect::{FlowClass, Dissector, PacketInfo};
+use crate::dissect::{Dissector, FlowClass, PacketInfo};
 use crate::flowstat::*;
 use crate::report::counters::Counters;
 use crate::time::Ts;

@@ -194,7 +194,10 @@ mod tests {
         r.close();
         let got = consumer.join().unwrap();
         assert_eq!(got, (0..10_000).collect::<Vec<_>>());
-        assert!(r.full_events.load(Ordering::Relaxed) > 0, "a ring of 4 must have been full");
+        assert!(
+            r.full_events.load(Ordering::Relaxed) > 0,
+            "a ring of 4 must have been full"
+        );
     }
 
     #[test]

@@ -50,17 +50,29 @@ pub struct FlowKey {
 impl FlowKey {
     /// The key of the opposite direction.
     pub fn reversed(&self) -> FlowKey {
-        FlowKey { src: self.dst, dst: self.src, sport: self.dport, dport: self.sport, ..*self }
+        FlowKey {
+            src: self.dst,
+            dst: self.src,
+            sport: self.dport,
+            dport: self.sport,
+            ..*self
+        }
     }
 
     /// A hash that is the same for both directions and ignores ports and protocol, so that
     /// both directions, every fragment of a datagram and the same inner flow seen through
     /// different tunnels reach the same worker.
     pub fn dispatch_hash(&self) -> u64 {
-        let a = mix64(u64::from_le_bytes(self.src[..8].try_into().unwrap_or([0; 8])))
-            ^ mix64(u64::from_le_bytes(self.src[8..].try_into().unwrap_or([0; 8])).rotate_left(17));
-        let b = mix64(u64::from_le_bytes(self.dst[..8].try_into().unwrap_or([0; 8])))
-            ^ mix64(u64::from_le_bytes(self.dst[8..].try_into().unwrap_or([0; 8])).rotate_left(17));
+        let a = mix64(u64::from_le_bytes(
+            self.src[..8].try_into().unwrap_or([0; 8]),
+        )) ^ mix64(
+            u64::from_le_bytes(self.src[8..].try_into().unwrap_or([0; 8])).rotate_left(17),
+        );
+        let b = mix64(u64::from_le_bytes(
+            self.dst[..8].try_into().unwrap_or([0; 8]),
+        )) ^ mix64(
+            u64::from_le_bytes(self.dst[8..].try_into().unwrap_or([0; 8])).rotate_left(17),
+        );
         mix64(a.wrapping_add(b) ^ ((self.eth_type as u64) << 16 | self.vlan as u64))
     }
 }
@@ -145,7 +157,12 @@ impl PacketInfo {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Warning {
     /// First L3 snap: (snapL2Len, snapL3Len, l3Len, outer IPv6).
-    L3Snap { snap_l2: i64, snap_l3: i64, l3_len: u32, outer6: bool },
+    L3Snap {
+        snap_l2: i64,
+        snap_l3: i64,
+        l3_len: u32,
+        outer6: bool,
+    },
     NullFamily(u32),
     RawVersion(u8),
     UnsupportedPpiDlt(u32),
@@ -414,7 +431,12 @@ impl Cx<'_> {
             dlt::C_HDLC | dlt::C_HDLC_WITH_DIR | dlt::FRELAY | dlt::FRELAY_WITH_DIR => {
                 let fr = linktype == dlt::FRELAY || linktype == dlt::FRELAY_WITH_DIR;
                 self.desc.add(if fr { "fr" } else { "chdlc" }, true);
-                let start = if linktype == dlt::C_HDLC_WITH_DIR || linktype == dlt::FRELAY_WITH_DIR { 1 } else { 0 };
+                let start = if linktype == dlt::C_HDLC_WITH_DIR || linktype == dlt::FRELAY_WITH_DIR
+                {
+                    1
+                } else {
+                    0
+                };
                 self.set(L2_NO_ETH);
                 self.info.l2 = 0;
                 if self.caplen < start + 4 {
@@ -448,7 +470,14 @@ impl Cx<'_> {
                 d: &self.d[plen..],
                 caplen: self.caplen - plen,
                 len: self.len.saturating_sub(plen as u32),
-                info: PacketInfo { l2: NONE, l3: NONE, l4: NONE, l7: NONE, vlan_blk: NONE, ..Default::default() },
+                info: PacketInfo {
+                    l2: NONE,
+                    l3: NONE,
+                    l4: NONE,
+                    l7: NONE,
+                    vlan_blk: NONE,
+                    ..Default::default()
+                },
                 desc: &mut *self.desc,
                 snap_l2: (self.caplen - plen) as i64,
                 l4_named: false,
@@ -464,7 +493,14 @@ impl Cx<'_> {
             if cx.dropped {
                 cx.info.class = FlowClass::NoFlow;
             }
-            (cx.info, cx.snap_l2, cx.bad_version_frames, cx.vlan_count, cx.mpls_count, cx.warned_snap)
+            (
+                cx.info,
+                cx.snap_l2,
+                cx.bad_version_frames,
+                cx.vlan_count,
+                cx.mpls_count,
+                cx.warned_snap,
+            )
         };
         let shift = |o: u32| if o == NONE { NONE } else { o + plen as u32 };
         self.info = PacketInfo {
@@ -489,7 +525,11 @@ impl Cx<'_> {
                 self.ipv4_after_name(payload)
             }
             0x0057 => self.ipv6(payload),
-            0x0281 | 0x0283 => self.ethertype_from(if proto == 0x0281 { 0x8847 } else { 0x8848 }, payload, false),
+            0x0281 | 0x0283 => self.ethertype_from(
+                if proto == 0x0281 { 0x8847 } else { 0x8848 },
+                payload,
+                false,
+            ),
             _ => {
                 self.add_ppp_name(proto);
             }
@@ -674,7 +714,11 @@ impl Cx<'_> {
 
     fn mpls(&mut self, t: u16, payload: usize) {
         let d = self.d;
-        self.set(if t == 0x8847 { L2_MPLS_UCAST } else { L2_MPLS_MCAST });
+        self.set(if t == 0x8847 {
+            L2_MPLS_UCAST
+        } else {
+            L2_MPLS_MCAST
+        });
         let mut pos = payload;
         let mut count = 1u16;
         while u8_at(d, pos + 2) & 1 == 0 && pos + 4 <= self.caplen {
@@ -719,7 +763,11 @@ impl Cx<'_> {
         }
         self.info.class = FlowClass::L2;
         self.set(L2_FLOW);
-        let l2 = if self.info.l2 == NONE { 0 } else { self.info.l2 as usize };
+        let l2 = if self.info.l2 == NONE {
+            0
+        } else {
+            self.info.l2 as usize
+        };
         self.info.l7 = payload as u32;
         let l7len = (self.len as i64 - payload as i64) as u16;
         self.info.l7_len = l7len;
@@ -888,7 +936,11 @@ impl Cx<'_> {
         let mut snap_l3 = self.snap_l2 - i;
         let calc_l3 = (self.len as i64 - l3 as i64) as u16 as u32;
         let ip_len = be16_at(d, l3 + 2) as u32;
-        let l3_len = if ip_len == 0 || ip_len > calc_l3 { calc_l3 } else { ip_len };
+        let l3_len = if ip_len == 0 || ip_len > calc_l3 {
+            calc_l3
+        } else {
+            ip_len
+        };
         if ip_len == 0 && calc_l3 != 0 {
             self.set(IP_PL_MSMTCH);
         }
@@ -896,7 +948,12 @@ impl Cx<'_> {
         if snapped {
             self.set(L3SNAPLENGTH);
             if !self.warned_snap {
-                self.warnings.push(Warning::L3Snap { snap_l2: self.snap_l2, snap_l3, l3_len, outer6: false });
+                self.warnings.push(Warning::L3Snap {
+                    snap_l2: self.snap_l2,
+                    snap_l3,
+                    l3_len,
+                    outer6: false,
+                });
                 self.warned_snap = true;
             }
         } else if snap_l3 > l3_len as i64 {
@@ -961,8 +1018,16 @@ impl Cx<'_> {
         self.info.l7 = l7 as u32;
         let (snap_l4, snap_l7);
         if !snapped {
-            snap_l4 = if snap_l3 < ihl as i64 { 0 } else { l3_len as i64 - ihl as i64 };
-            snap_l7 = if (l4_hdr_off as i64) < snap_l4 { snap_l4 - l4_hdr_off as i64 } else { 0 };
+            snap_l4 = if snap_l3 < ihl as i64 {
+                0
+            } else {
+                l3_len as i64 - ihl as i64
+            };
+            snap_l7 = if (l4_hdr_off as i64) < snap_l4 {
+                snap_l4 - l4_hdr_off as i64
+            } else {
+                0
+            };
         } else {
             snap_l4 = (snap_l3 - ihl as i64).max(0);
             snap_l7 = (snap_l3 - (l7 as i64 - l3 as i64)).max(0);
@@ -977,7 +1042,14 @@ impl Cx<'_> {
                 self.info.pad = pad;
             }
         }
-        let (mut sport, mut dport) = if self.stopped() { (self.info.sport, self.info.dport) } else { (0, 0) };
+        let (mut sport, mut dport) = if self.stopped() {
+            (self.info.sport, self.info.dport)
+        } else {
+            (0, 0)
+        };
+        if !later && matches!(proto, 17 | 136) {
+            self.info.udp_len = be16_at(d, l4 + 4);
+        }
         if later {
             self.add_ip_proto_name(proto);
             // STOP is already set: keep the protocol name only
@@ -1204,7 +1276,11 @@ impl Cx<'_> {
                 self.set(STOP);
                 return false;
             }
-            let l4hdr = if proto == 6 { (u8_at(d, l4 + 12) >> 4) as i64 * 4 } else { 8 };
+            let l4hdr = if proto == 6 {
+                (u8_at(d, l4 + 12) >> 4) as i64 * 4
+            } else {
+                8
+            };
             if ip_total - ihl as i64 - l4hdr - 8 >= 0 {
                 let a = l4 + l4hdr as usize;
                 let idlen = 1usize << (u8_at(d, a) >> 4);
@@ -1236,7 +1312,10 @@ impl Cx<'_> {
             }
         }
         // 2. GTP
-        if !self.stopped() && udp && (gtp_port(sport) && dport > 1024 || gtp_port(dport) && sport > 1024) {
+        if !self.stopped()
+            && udp
+            && (gtp_port(sport) && dport > 1024 || gtp_port(dport) && sport > 1024)
+        {
             self.name_l4(l4name);
             self.add("gtp");
             self.set(L3_GTP);
@@ -1314,7 +1393,10 @@ impl Cx<'_> {
             }
         }
         // 4. GENEVE
-        if !self.stopped() && udp && ((sport == 6081 && dport > 1024) || (dport == 6081 && sport > 1024)) {
+        if !self.stopped()
+            && udp
+            && ((sport == 6081 && dport > 1024) || (dport == 6081 && sport > 1024))
+        {
             self.name_l4(l4name);
             let g = l4 + 8;
             if u8_at(d, g + 4) == 0 {
@@ -1569,10 +1651,7 @@ impl Cx<'_> {
         let b0 = u8_at(d, p);
         let b1 = u8_at(d, p + 1);
         let ver = b1 & 0x0f;
-        if b0 >> 4 != 0 && !(b0 & 0x80 == 0x80) {
-            // high nibble of the first byte carries T/L/x/S; T2 requires the version 2 or 3
-        }
-        if ver != 2 && ver != 3 {
+        if b1 >> 4 != 0 || (ver != 2 && ver != 3) {
             return false;
         }
         self.add("l2tp");
@@ -1610,9 +1689,7 @@ impl Cx<'_> {
         }
         self.set(L2_PPP);
         // skip address/control
-        if u8_at(d, p) == 0xff && u8_at(d, p + 1) == 0x03 {
-            p += 2;
-        } else if f == 0x0f || f == 0x8f {
+        if (u8_at(d, p) == 0xff && u8_at(d, p + 1) == 0x03) || f == 0x0f || f == 0x8f {
             p += 2;
         }
         let mut proto = be16_at(d, p);
@@ -1785,7 +1862,12 @@ impl Cx<'_> {
         if snap_l3 < l3_len as i64 {
             self.set(L3SNAPLENGTH);
             if !self.warned_snap {
-                self.warnings.push(Warning::L3Snap { snap_l2: self.snap_l2, snap_l3, l3_len, outer6: true });
+                self.warnings.push(Warning::L3Snap {
+                    snap_l2: self.snap_l2,
+                    snap_l3,
+                    l3_len,
+                    outer6: true,
+                });
                 self.warned_snap = true;
             }
         } else if snap_l3 > l3_len as i64 {
@@ -1882,10 +1964,8 @@ impl Cx<'_> {
                     dport = be16_at(d, l4 + 2);
                     self.info.udp_len = be16_at(d, l4 + 4);
                     self.dtls(l4 + 8);
-                    if sport == 1701 || dport == 1701 {
-                        if self.l2tp(l4 + 8) {
-                            return;
-                        }
+                    if (sport == 1701 || dport == 1701) && self.l2tp(l4 + 8) {
+                        return;
                     }
                     if !self.stopped() {
                         self.ssdp(sport, dport);
@@ -1939,7 +2019,11 @@ impl Cx<'_> {
                                 self.set(STOP);
                                 break;
                             }
-                            let (pp, at) = if u8_at(d, p) == 0xff { (be16_at(d, p + 2), p + 4) } else { (be16_at(d, p), p + 2) };
+                            let (pp, at) = if u8_at(d, p) == 0xff {
+                                (be16_at(d, p + 2), p + 4)
+                            } else {
+                                (be16_at(d, p), p + 2)
+                            };
                             if pp == 0x0057 {
                                 cur = at;
                                 hlen = 40;
@@ -2086,7 +2170,11 @@ impl Cx<'_> {
         }
         match self.info.class {
             FlowClass::Ip => {
-                self.set(if self.info.ip_ver == 6 { L2_IPV6 } else { L2_IPV4 });
+                self.set(if self.info.ip_ver == 6 {
+                    L2_IPV6
+                } else {
+                    L2_IPV4
+                });
             }
             FlowClass::L2 | FlowClass::NoFlow => {}
         }
@@ -2139,7 +2227,11 @@ fn gre_header_len(d: &[u8], g: usize) -> usize {
 fn ipv6_len(d: &[u8], l3: usize, wire_len: u32) -> (u32, bool) {
     let calc = (wire_len as i64 - l3 as i64) as u16 as u32;
     let pl = be16_at(d, l3 + 4) as u32;
-    let l3_len = if pl == 0 || pl + 40 > calc { calc } else { pl + 40 };
+    let l3_len = if pl == 0 || pl + 40 > calc {
+        calc
+    } else {
+        pl + 40
+    };
     (l3_len, pl == 0 && calc != 0)
 }
 
@@ -2178,7 +2270,14 @@ impl Dissector {
                 d: data,
                 caplen: data.len(),
                 len: wire_len,
-                info: PacketInfo { l2: NONE, l3: NONE, l4: NONE, l7: NONE, vlan_blk: NONE, ..Default::default() },
+                info: PacketInfo {
+                    l2: NONE,
+                    l3: NONE,
+                    l4: NONE,
+                    l7: NONE,
+                    vlan_blk: NONE,
+                    ..Default::default()
+                },
                 desc: &mut self.desc,
                 snap_l2: data.len() as i64,
                 l4_named: false,
@@ -2192,7 +2291,13 @@ impl Dissector {
             };
             cx.link(linktype, 0);
             cx.finish();
-            (cx.info, cx.bad_version_frames, cx.vlan_count, cx.mpls_count, cx.warned_snap)
+            (
+                cx.info,
+                cx.bad_version_frames,
+                cx.vlan_count,
+                cx.mpls_count,
+                cx.warned_snap,
+            )
         };
         self.warned_snap = warned;
         self.warnings = warnings;

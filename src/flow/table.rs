@@ -90,14 +90,22 @@ fn key_hash(k: &FlowKey) -> u64 {
     h = mix64(h ^ w(&k.src[8..]));
     h = mix64(h ^ w(&k.dst[..8]));
     h = mix64(h ^ w(&k.dst[8..]));
-    let tail = (k.sport as u64) | (k.dport as u64) << 16 | (k.eth_type as u64) << 32 | (k.vlan as u64) << 48;
+    let tail = (k.sport as u64)
+        | (k.dport as u64) << 16
+        | (k.eth_type as u64) << 32
+        | (k.vlan as u64) << 48;
     h = mix64(h ^ tail);
     mix64(h ^ (k.proto as u64) ^ ((k.l2 as u64) << 8))
 }
 
 /// The fragment index key: the flow key with the ports replaced by the fragment ID.
 pub fn frag_key(k: &FlowKey, id: u32, proto: u8) -> FlowKey {
-    FlowKey { sport: (id >> 16) as u16, dport: id as u16, proto, ..*k }
+    FlowKey {
+        sport: (id >> 16) as u16,
+        dport: id as u16,
+        proto,
+        ..*k
+    }
 }
 
 /// One worker's flow table.
@@ -140,7 +148,10 @@ impl FlowTable {
             t.flows[s as usize].live = true;
             // inserted at the tail end of the list
             t.link_tail(s);
-            t.handlers.push(Handler { timeout: to, sentinel: s });
+            t.handlers.push(Handler {
+                timeout: to,
+                sentinel: s,
+            });
         }
         t.handlers.sort_by(|a, b| b.timeout.total_cmp(&a.timeout));
         t
@@ -192,7 +203,9 @@ impl FlowTable {
 
     pub fn lookup(&self, key: &FlowKey) -> Option<u32> {
         let flows = &self.flows;
-        self.index.find(key_hash(key), |&s| flows[s as usize].key == *key).copied()
+        self.index
+            .find(key_hash(key), |&s| flows[s as usize].key == *key)
+            .copied()
     }
 
     /// Inserts a new flow at the LRU head and returns its slot. The caller fills the fields.
@@ -205,7 +218,8 @@ impl FlowTable {
             f.lru_stamp = stamp;
         }
         let flows = &self.flows;
-        self.index.insert_unique(key_hash(&key), s, |&x| key_hash(&flows[x as usize].key));
+        self.index
+            .insert_unique(key_hash(&key), s, |&x| key_hash(&flows[x as usize].key));
         self.link_head(s);
         self.live += 1;
         s

@@ -76,7 +76,10 @@ impl Worker {
             workers: s.workers.max(1),
             plugins: s.plugins,
             table: FlowTable::new(&s.timeouts, s.capacity),
-            counters: Counters { hdr_min: u16::MAX, ..Default::default() },
+            counters: Counters {
+                hdr_min: u16::MAX,
+                ..Default::default()
+            },
             columns: s.columns,
             txt: s.txt,
             json: s.json,
@@ -146,7 +149,9 @@ impl Worker {
                 self.last_pkt_no = no;
             }
         }
-        self.shared.processed.fetch_add(batch.pkts.len() as u64, Ordering::Relaxed);
+        self.shared
+            .processed
+            .fetch_add(batch.pkts.len() as u64, Ordering::Relaxed);
     }
 
     fn timeout_pass(&mut self, now: Ts, event: u64) {
@@ -164,7 +169,15 @@ impl Worker {
             }
         });
         for s in pairs {
-            self.write_pair(s, OrderKey { event, minor: 0, worker: self.index as u32, seq: 0 });
+            self.write_pair(
+                s,
+                OrderKey {
+                    event,
+                    minor: 0,
+                    worker: self.index as u32,
+                    seq: 0,
+                },
+            );
         }
         self.remove = expired;
     }
@@ -177,7 +190,14 @@ impl Worker {
             self.last_pkt_no = e.pkt_no;
         }
         let mut status = info.status;
-        let pkt = Pkt { data, info, hdr_desc: desc, ts: e.ts, len: e.len, pkt_no: e.pkt_no };
+        let pkt = Pkt {
+            data,
+            info,
+            hdr_desc: desc,
+            ts: e.ts,
+            len: e.len,
+            pkt_no: e.pkt_no,
+        };
         let slot = match info.class {
             FlowClass::NoFlow => {
                 self.counters.global_warn |= status;
@@ -231,7 +251,11 @@ impl Worker {
                 table: &mut self.table,
                 slot,
                 global_warn: &mut self.counters.global_warn,
-                pkt_line: if self.packet_mode { Some(&mut line) } else { None },
+                pkt_line: if self.packet_mode {
+                    Some(&mut line)
+                } else {
+                    None
+                },
                 remove: &mut self.remove,
             };
             for p in self.plugins.iter_mut() {
@@ -243,12 +267,18 @@ impl Worker {
             }
         }
         if self.packet_mode {
-            let l7 = if info.l7 == NONE { &[][..] } else { pkt.from(info.l7) };
+            let l7 = if info.l7 == NONE {
+                &[][..]
+            } else {
+                pkt.from(info.l7)
+            };
             let n = (info.snap_l7_len as usize).min(l7.len());
             textfmt::push_l7_escaped(&mut line, &l7[..n]);
             line.push(b'\n');
             self.out.pkt_txt.extend_from_slice(&line);
-            self.out.pkts.push((e.pkt_no, self.out.pkt_txt.len() as u32));
+            self.out
+                .pkts
+                .push((e.pkt_no, self.out.pkt_txt.len() as u32));
         }
         self.line = line;
         let f = self.table.get(slot);
@@ -268,7 +298,15 @@ impl Worker {
                     if let Some(p) = self.table.get(s).partner() {
                         detach(&mut self.table, p);
                     }
-                    self.write_pair(s, OrderKey { event: e.pkt_no, minor: 1, worker: self.index as u32, seq: 0 });
+                    self.write_pair(
+                        s,
+                        OrderKey {
+                            event: e.pkt_no,
+                            minor: 1,
+                            worker: self.index as u32,
+                            seq: 0,
+                        },
+                    );
                 }
             }
             self.remove = list;
@@ -363,7 +401,9 @@ impl Worker {
             return None;
         }
         while self.table.is_full() {
-            let Some(old) = self.table.oldest() else { break };
+            let Some(old) = self.table.oldest() else {
+                break;
+            };
             self.evicted += 1;
             self.counters.rm_flows += 1;
             self.table.get_mut(old).status |= RMFLOW_HFULL;
@@ -372,7 +412,15 @@ impl Worker {
             if let Some(p) = self.table.get(old).partner() {
                 detach(&mut self.table, p);
             }
-            self.write_pair(old, OrderKey { event: pkt.pkt_no, minor: 0, worker: self.index as u32, seq: 0 });
+            self.write_pair(
+                old,
+                OrderKey {
+                    event: pkt.pkt_no,
+                    minor: 0,
+                    worker: self.index as u32,
+                    seq: 0,
+                },
+            );
         }
         let slot = self.table.insert(*key, stamp);
         self.local_index += 1;
@@ -489,7 +537,10 @@ impl Worker {
         self.rec.clear();
         self.rec.u8(dir);
         self.rec.u64(self.table.get(slot).flow_ind);
-        let cx = TermCx { table: &self.table, slot };
+        let cx = TermCx {
+            table: &self.table,
+            slot,
+        };
         for p in self.plugins.iter_mut() {
             p.on_flow_terminate(&cx, &mut self.rec);
         }
@@ -499,7 +550,11 @@ impl Worker {
         if self.json {
             json::write_record(&self.columns, &self.rec.buf, &mut self.out.json);
         }
-        self.out.recs.push(RecMeta { key, txt_end: self.out.txt.len() as u32, json_end: self.out.json.len() as u32 });
+        self.out.recs.push(RecMeta {
+            key,
+            txt_end: self.out.txt.len() as u32,
+            json_end: self.out.json.len() as u32,
+        });
     }
 
     /// End of input: writes every flow from the oldest LRU end (core.md 9.4 step 3).
@@ -510,13 +565,24 @@ impl Worker {
             if let Some(p) = self.table.get(s).partner() {
                 detach(&mut self.table, p);
             }
-            self.write_pair(s, OrderKey { event: u64::MAX, minor: stamp, worker: self.index as u32, seq: 0 });
+            self.write_pair(
+                s,
+                OrderKey {
+                    event: u64::MAX,
+                    minor: stamp,
+                    worker: self.index as u32,
+                    seq: 0,
+                },
+            );
         }
     }
 
     /// The core's own columns.
     pub fn core_columns() -> Vec<Column> {
-        vec![Column::new("dir", &[Ty::Dir], "Flow direction"), Column::new("flowInd", &[Ty::U64], "Flow index")]
+        vec![
+            Column::new("dir", &[Ty::Dir], "Flow direction"),
+            Column::new("flowInd", &[Ty::U64], "Flow index"),
+        ]
     }
 }
 

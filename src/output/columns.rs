@@ -70,15 +70,30 @@ pub struct Column {
 
 impl Column {
     pub const fn new(name: &'static str, types: &'static [Ty], desc: &'static str) -> Column {
-        Column { name, desc, types, repeating: false }
+        Column {
+            name,
+            desc,
+            types,
+            repeating: false,
+        }
     }
     pub const fn rep(name: &'static str, types: &'static [Ty], desc: &'static str) -> Column {
-        Column { name, desc, types, repeating: true }
+        Column {
+            name,
+            desc,
+            types,
+            repeating: true,
+        }
     }
 
     /// The headers.txt type text (`U16_U16`, `SC:R`).
     pub fn type_text(&self) -> String {
-        let mut s = self.types.iter().map(|t| t.name()).collect::<Vec<_>>().join("_");
+        let mut s = self
+            .types
+            .iter()
+            .map(|t| t.name())
+            .collect::<Vec<_>>()
+            .join("_");
         if self.repeating {
             s.push_str(":R");
         }
@@ -263,6 +278,9 @@ mod tests {
     #[test]
     fn type_text() {
         assert_eq!(Column::rep("numHdrs", &[Ty::U16], "").type_text(), "U16:R");
-        assert_eq!(Column::new("x", &[Ty::H8, Ty::H32], "").type_text(), "H8_H32");
+        assert_eq!(
+            Column::new("x", &[Ty::H8, Ty::H32], "").type_text(),
+            "H8_H32"
+        );
     }
 }

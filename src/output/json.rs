@@ -92,7 +92,7 @@ pub fn write_record(cols: &[Column], rec: &[u8], out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::output::columns::Record;
+    use crate::output::columns::{Record, Ty};
 
     #[test]
     fn object_with_arrays_and_omitted_empty_repeats() {

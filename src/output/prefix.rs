@@ -18,8 +18,22 @@ pub fn output_prefix(input: &str, w: Option<&str>) -> std::io::Result<(String, b
         strip_ext(base)
     };
     match w {
-        None => Ok((if input == "-" { "stdin".into() } else { strip_ext(input) }, false)),
-        Some("-") => Ok((if input == "-" { "stdin".into() } else { strip_ext(input) }, true)),
+        None => Ok((
+            if input == "-" {
+                "stdin".into()
+            } else {
+                strip_ext(input)
+            },
+            false,
+        )),
+        Some("-") => Ok((
+            if input == "-" {
+                "stdin".into()
+            } else {
+                strip_ext(input)
+            },
+            true,
+        )),
         Some(arg) => {
             if let Some(i) = arg.rfind('/') {
                 if i > 0 {
@@ -46,7 +60,10 @@ fn create_dirs(d: &str) -> std::io::Result<()> {
     if Path::new(d).is_dir() {
         return Ok(());
     }
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(d)
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(d)
 }
 
 #[cfg(test)]
@@ -58,18 +75,36 @@ mod tests {
         let tmp = std::env::temp_dir().join(format!("tamandua-prefix-{}", std::process::id()));
         std::fs::create_dir_all(&tmp).unwrap();
         let t = tmp.to_str().unwrap();
-        assert_eq!(output_prefix("/data/x.pcap", None).unwrap(), ("/data/x".into(), false));
-        assert_eq!(output_prefix("d.dir/noext", None).unwrap(), ("d".into(), false));
+        assert_eq!(
+            output_prefix("/data/x.pcap", None).unwrap(),
+            ("/data/x".into(), false)
+        );
+        assert_eq!(
+            output_prefix("d.dir/noext", None).unwrap(),
+            ("d".into(), false)
+        );
         assert_eq!(output_prefix("-", None).unwrap(), ("stdin".into(), false));
-        assert_eq!(output_prefix("in.x.pcap", Some("-")).unwrap(), ("in.x".into(), true));
-        assert_eq!(output_prefix("a/in.x.pcap", Some(t)).unwrap().0, format!("{t}/in.x"));
+        assert_eq!(
+            output_prefix("in.x.pcap", Some("-")).unwrap(),
+            ("in.x".into(), true)
+        );
+        assert_eq!(
+            output_prefix("a/in.x.pcap", Some(t)).unwrap().0,
+            format!("{t}/in.x")
+        );
         let nd = format!("{t}/newdir/");
-        assert_eq!(output_prefix("in.x.pcap", Some(&nd)).unwrap().0, format!("{t}/newdir/in.x"));
+        assert_eq!(
+            output_prefix("in.x.pcap", Some(&nd)).unwrap().0,
+            format!("{t}/newdir/in.x")
+        );
         assert!(Path::new(&nd).is_dir());
         let deep = format!("{t}/n2/sub/pre");
         assert_eq!(output_prefix("in.x.pcap", Some(&deep)).unwrap().0, deep);
         assert!(Path::new(&format!("{t}/n2/sub")).is_dir());
-        assert_eq!(output_prefix("x.pcap", Some("plainprefix")).unwrap().0, "plainprefix");
+        assert_eq!(
+            output_prefix("x.pcap", Some("plainprefix")).unwrap().0,
+            "plainprefix"
+        );
         std::fs::remove_dir_all(&tmp).ok();
     }
 }

@@ -72,7 +72,13 @@ pub fn headers_file(preamble: &[String], cols: &[Column]) -> String {
     }
     s.push_str("# Col No.\tType\tName\tDescription\n");
     for (i, c) in cols.iter().enumerate() {
-        s.push_str(&format!("{}\t{}\t{}\t{}\n", i + 1, c.type_text(), c.name, c.desc));
+        s.push_str(&format!(
+            "{}\t{}\t{}\t{}\n",
+            i + 1,
+            c.type_text(),
+            c.name,
+            c.desc
+        ));
     }
     s
 }
@@ -104,7 +110,10 @@ mod tests {
         r.f32(158.39186);
         let mut out = Vec::new();
         write_record(COLS, &r.buf, &mut out);
-        assert_eq!(String::from_utf8(out).unwrap(), "B\t5;7\t\t0x00_0x00000000\t-\t158.3919\n");
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "B\t5;7\t\t0x00_0x00000000\t-\t158.3919\n"
+        );
         assert_eq!(header_line(&COLS[..2]), b"%dir\tnumHdrs\n");
     }
 }

@@ -31,7 +31,11 @@ struct Lane {
 }
 
 /// Runs the writer until every worker is done. `rings[w]`/`free[w]` belong to worker `w`.
-pub fn run(rings: Vec<Arc<Ring<Box<OutBatch>>>>, free: Vec<Arc<Ring<Box<OutBatch>>>>, mut sinks: Sinks) -> io::Result<WriterStats> {
+pub fn run(
+    rings: Vec<Arc<Ring<Box<OutBatch>>>>,
+    free: Vec<Arc<Ring<Box<OutBatch>>>>,
+    mut sinks: Sinks,
+) -> io::Result<WriterStats> {
     for r in &rings {
         r.register_consumer();
     }
@@ -39,8 +43,13 @@ pub fn run(rings: Vec<Arc<Ring<Box<OutBatch>>>>, free: Vec<Arc<Ring<Box<OutBatch
         f.register_producer();
     }
     let n = rings.len();
-    let mut lanes: Vec<Lane> =
-        (0..n).map(|_| Lane { batches: VecDeque::new(), watermark: 0, done: false }).collect();
+    let mut lanes: Vec<Lane> = (0..n)
+        .map(|_| Lane {
+            batches: VecDeque::new(),
+            watermark: 0,
+            done: false,
+        })
+        .collect();
     // records and packet lines are consumed with independent cursors (batch index in the lane,
     // position in the batch); a cursor past its batch moves to the next one
     let mut rec_cur: Vec<(usize, usize)> = vec![(0, 0); n];
@@ -56,7 +65,11 @@ pub fn run(rings: Vec<Arc<Ring<Box<OutBatch>>>>, free: Vec<Arc<Ring<Box<OutBatch
                 got = true;
             }
         }
-        let min_wm = lanes.iter().map(|l| if l.done { u64::MAX } else { l.watermark }).min().unwrap_or(u64::MAX);
+        let min_wm = lanes
+            .iter()
+            .map(|l| if l.done { u64::MAX } else { l.watermark })
+            .min()
+            .unwrap_or(u64::MAX);
         let all_done = lanes.iter().all(|l| l.done);
 
         // flow records
@@ -74,7 +87,7 @@ pub fn run(rings: Vec<Arc<Ring<Box<OutBatch>>>>, free: Vec<Arc<Ring<Box<OutBatch
                 rec_cur[w] = (bi, ri);
                 if bi < lane.batches.len() {
                     let k = lane.batches[bi].recs[ri].key;
-                    if best.is_none_or(|(bk, _)| k < bk) {
+                    if best.map_or(true, |(bk, _)| k < bk) {
                         best = Some((k, w));
                     }
                 }
@@ -85,8 +98,16 @@ pub fn run(rings: Vec<Arc<Ring<Box<OutBatch>>>>, free: Vec<Arc<Ring<Box<OutBatch
             }
             let (bi, ri) = rec_cur[w];
             let b = &lanes[w].batches[bi];
-            let txt_start = if ri == 0 { 0 } else { b.recs[ri - 1].txt_end as usize };
-            let json_start = if ri == 0 { 0 } else { b.recs[ri - 1].json_end as usize };
+            let txt_start = if ri == 0 {
+                0
+            } else {
+                b.recs[ri - 1].txt_end as usize
+            };
+            let json_start = if ri == 0 {
+                0
+            } else {
+                b.recs[ri - 1].json_end as usize
+            };
             let r = b.recs[ri];
             if let Some(o) = sinks.flows_txt.as_mut() {
                 o.write_all(&b.txt[txt_start..r.txt_end as usize])?;
@@ -111,7 +132,7 @@ pub fn run(rings: Vec<Arc<Ring<Box<OutBatch>>>>, free: Vec<Arc<Ring<Box<OutBatch
                 pkt_cur[w] = (bi, pi);
                 if bi < lane.batches.len() {
                     let no = lane.batches[bi].pkts[pi].0;
-                    if best.is_none_or(|(b, _)| no < b) {
+                    if best.map_or(true, |(b, _)| no < b) {
                         best = Some((no, w));
                     }
                 }
@@ -122,7 +143,11 @@ pub fn run(rings: Vec<Arc<Ring<Box<OutBatch>>>>, free: Vec<Arc<Ring<Box<OutBatch
             }
             let (bi, pi) = pkt_cur[w];
             let b = &lanes[w].batches[bi];
-            let start = if pi == 0 { 0 } else { b.pkts[pi - 1].1 as usize };
+            let start = if pi == 0 {
+                0
+            } else {
+                b.pkts[pi - 1].1 as usize
+            };
             if let Some(o) = sinks.packets.as_mut() {
                 o.write_all(&b.pkt_txt[start..b.pkts[pi].1 as usize])?;
             }
@@ -133,7 +158,9 @@ pub fn run(rings: Vec<Arc<Ring<Box<OutBatch>>>>, free: Vec<Arc<Ring<Box<OutBatch
         // recycle batches both cursors have left
         for w in 0..n {
             while rec_cur[w].0 > 0 && pkt_cur[w].0 > 0 {
-                let Some(mut b) = lanes[w].batches.pop_front() else { break };
+                let Some(mut b) = lanes[w].batches.pop_front() else {
+                    break;
+                };
                 rec_cur[w].0 -= 1;
                 pkt_cur[w].0 -= 1;
                 b.clear();
@@ -141,12 +168,19 @@ pub fn run(rings: Vec<Arc<Ring<Box<OutBatch>>>>, free: Vec<Arc<Ring<Box<OutBatch
             }
         }
 
-        if all_done && (0..n).all(|w| rec_cur[w].0 >= lanes[w].batches.len() && pkt_cur[w].0 >= lanes[w].batches.len()) {
+        if all_done
+            && (0..n).all(|w| {
+                rec_cur[w].0 >= lanes[w].batches.len() && pkt_cur[w].0 >= lanes[w].batches.len()
+            })
+        {
             break;
         }
         if !got {
             // wait on the lane that holds the others back
-            let w = (0..n).filter(|&w| !lanes[w].done).min_by_key(|&w| lanes[w].watermark).unwrap_or(0);
+            let w = (0..n)
+                .filter(|&w| !lanes[w].done)
+                .min_by_key(|&w| lanes[w].watermark)
+                .unwrap_or(0);
             if let Some(b) = rings[w].pop_timeout(Duration::from_millis(5)) {
                 lanes[w].watermark = b.watermark;
                 lanes[w].done |= b.done;
@@ -154,9 +188,15 @@ pub fn run(rings: Vec<Arc<Ring<Box<OutBatch>>>>, free: Vec<Arc<Ring<Box<OutBatch
             }
         }
     }
-    for o in [sinks.flows_txt.as_mut(), sinks.flows_json.as_mut(), sinks.packets.as_mut()].into_iter().flatten() {
+    for o in [
+        sinks.flows_txt.as_mut(),
+        sinks.flows_json.as_mut(),
+        sinks.packets.as_mut(),
+    ]
+    .into_iter()
+    .flatten()
+    {
         o.flush()?;
     }
     Ok(stats)
 }
-

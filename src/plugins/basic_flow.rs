@@ -111,7 +111,9 @@ impl BasicFlow {
         let partner_last = partner.map(|p| cx.table.get(p).last_seen);
         let flow_key = f.key;
         let prev = self.flows.get(slot).last_pkt;
-        let Some(out) = cx.pkt_line.as_deref_mut() else { return };
+        let Some(out) = cx.pkt_line.as_deref_mut() else {
+            return;
+        };
         tf::push_hex(out, status, 16);
         out.push(b'\t');
         // time: ns printed as a signed 32-bit number
@@ -125,7 +127,8 @@ impl BasicFlow {
             push_padded(out, ns as u64, 9);
         }
         out.push(b'\t');
-        let iat = (last.sec as u32).wrapping_sub(prev.sec as u32) as f64 + (last.nsec as i64 - prev.nsec as i64) as f64 / 1e9;
+        let iat = (last.sec as u32).wrapping_sub(prev.sec as u32) as f64
+            + (last.nsec as i64 - prev.nsec as i64) as f64 / 1e9;
         tf::push_fixed(out, iat, 9);
         out.push(b'\t');
         let trip = match partner_last {
@@ -137,7 +140,8 @@ impl BasicFlow {
         };
         tf::push_fixed(out, trip, 9);
         out.push(b'\t');
-        let dur = (last.sec as u32).wrapping_sub(first.sec as u32) as f64 + (last.nsec as i64 - first.nsec as i64) as f64 / 1e9;
+        let dur = (last.sec as u32).wrapping_sub(first.sec as u32) as f64
+            + (last.nsec as i64 - first.nsec as i64) as f64 / 1e9;
         tf::push_fixed(out, dur, 9);
         out.push(b'\t');
         tf::push_u64(out, pkt.info.num_hdrs as u64);
@@ -173,7 +177,8 @@ impl BasicFlow {
         }
         tf::push_hex(out, pkt.info.eth_type as u64, 4);
         out.push(b'\t');
-        if pkt.info.l3 == NONE || pkt.info.class == FlowClass::L2 && pkt.info.status & L3_IPVX == 0 {
+        let has_l3 = pkt.info.class == FlowClass::Ip || pkt.info.status & L3_IPVX != 0;
+        if !has_l3 {
             out.extend_from_slice(b"\t\t\t\t\t");
         } else {
             let ver = if status & L2_IPV6 != 0 {
@@ -183,7 +188,8 @@ impl BasicFlow {
             } else {
                 0
             };
-            let with_ports = matches!(pkt.info.l4_proto, 6 | 17 | 132 | 136) && pkt.info.class == FlowClass::Ip;
+            let with_ports =
+                matches!(pkt.info.l4_proto, 6 | 17 | 132 | 136) && pkt.info.class == FlowClass::Ip;
             push_ip(out, ver, &flow_key.src);
             out.push(b'\t');
             if with_ports {
@@ -196,7 +202,11 @@ impl BasicFlow {
                 tf::push_u64(out, pkt.info.dport as u64);
             }
             out.push(b'\t');
-            let proto = if pkt.info.class == FlowClass::Ip { pkt.info.l4_proto } else { 0 };
+            let proto = if pkt.info.class == FlowClass::Ip {
+                pkt.info.l4_proto
+            } else {
+                0
+            };
             tf::push_u64(out, proto as u64);
             out.push(b'\t');
         }
@@ -237,8 +247,16 @@ impl Plugin for BasicFlow {
             Column::new("timeFirst", &[Ty::Ts], "Date time of first packet"),
             Column::new("timeLast", &[Ty::Ts], "Date time of last packet"),
             Column::new("duration", &[Ty::Ts], "Flow duration"),
-            Column::new("numHdrDesc", &[Ty::U8], "Number of different headers descriptions"),
-            Column::rep("numHdrs", &[Ty::U16], "Number of headers (depth) in hdrDesc"),
+            Column::new(
+                "numHdrDesc",
+                &[Ty::U8],
+                "Number of different headers descriptions",
+            ),
+            Column::rep(
+                "numHdrs",
+                &[Ty::U16],
+                "Number of headers (depth) in hdrDesc",
+            ),
             Column::rep("hdrDesc", &[Ty::Sc], "Headers description"),
             Column::rep("srcMac", &[Ty::Mac], "Mac source"),
             Column::rep("dstMac", &[Ty::Mac], "Mac destination"),

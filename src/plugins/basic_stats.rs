@@ -37,7 +37,13 @@ struct Talker {
 impl Talker {
     fn offer(&mut self, value: u64, ver: u8, addr: [u8; 16], order: u64) {
         if value > self.value {
-            *self = Talker { value, ver, addr, order, set: true };
+            *self = Talker {
+                value,
+                ver,
+                addr,
+                order,
+                set: true,
+            };
         }
     }
     fn merge(&mut self, o: &Talker) {
@@ -114,7 +120,10 @@ impl BasicStats {
 /// basicStats' duration: float32 of the (unsigned 32-bit) seconds plus nanoseconds.
 fn flow_duration(first: Ts, last: Ts) -> (f32, bool) {
     let d = last.t2_duration(first);
-    ((d.sec as u32 as f64 + d.nsec as f64 / 1e9) as f32, d.sec != 0 || d.nsec != 0)
+    (
+        (d.sec as u32 as f64 + d.nsec as f64 / 1e9) as f32,
+        d.sec != 0 || d.nsec != 0,
+    )
 }
 
 impl Plugin for BasicStats {
@@ -126,13 +135,29 @@ impl Plugin for BasicStats {
         vec![
             Column::new("pktsSnt", &[Ty::U64], "Number of transmitted packets"),
             Column::new("pktsRcvd", &[Ty::U64], "Number of received packets"),
-            Column::new("padBytesSnt", &[Ty::I64], "Number of transmitted padding bytes"),
-            Column::new("l7BytesSnt", &[Ty::U64], "Number of transmitted layer 7 bytes"),
-            Column::new("l7BytesRcvd", &[Ty::U64], "Number of received layer 7 bytes"),
+            Column::new(
+                "padBytesSnt",
+                &[Ty::I64],
+                "Number of transmitted padding bytes",
+            ),
+            Column::new(
+                "l7BytesSnt",
+                &[Ty::U64],
+                "Number of transmitted layer 7 bytes",
+            ),
+            Column::new(
+                "l7BytesRcvd",
+                &[Ty::U64],
+                "Number of received layer 7 bytes",
+            ),
             Column::new("minL7PktSz", &[Ty::U16], "Minimum layer 7 packet size"),
             Column::new("maxL7PktSz", &[Ty::U16], "Maximum layer 7 packet size"),
             Column::new("avgL7PktSz", &[Ty::F], "Average layer 7 packet size"),
-            Column::new("stdL7PktSz", &[Ty::F], "Standard deviation layer 7 packet size"),
+            Column::new(
+                "stdL7PktSz",
+                &[Ty::F],
+                "Standard deviation layer 7 packet size",
+            ),
             Column::new("minIAT", &[Ty::F], "Minimum IAT"),
             Column::new("maxIAT", &[Ty::F], "Maximum IAT"),
             Column::new("avgIAT", &[Ty::F], "Average IAT"),
@@ -145,7 +170,16 @@ impl Plugin for BasicStats {
     }
 
     fn packet_columns(&self) -> Vec<&'static str> {
-        vec!["pktLen", "snapL3Len", "snapL4Len", "snapL7Len", "l3Len", "udpLen", "l7Len", "padLen"]
+        vec![
+            "pktLen",
+            "snapL3Len",
+            "snapL4Len",
+            "snapL7Len",
+            "l3Len",
+            "udpLen",
+            "l7Len",
+            "padLen",
+        ]
     }
 
     fn on_new_flow(&mut self, cx: &mut FlowCx, pkt: &Pkt) {
@@ -182,7 +216,11 @@ impl Plugin for BasicStats {
         rec.u64(obytes);
         rec.u16(st.min_sz);
         rec.u16(st.max_sz);
-        let avg = if st.pkts > 0 { st.bytes as f32 / st.pkts as f32 } else { 0.0 };
+        let avg = if st.pkts > 0 {
+            st.bytes as f32 / st.pkts as f32
+        } else {
+            0.0
+        };
         rec.f32(avg);
         rec.f32(st.var_sz.sqrt());
         rec.f32(st.min_iat);
@@ -190,14 +228,30 @@ impl Plugin for BasicStats {
         rec.f32(st.avg_iat);
         rec.f32(st.var_iat.sqrt());
         let (dur, nonzero) = flow_duration(f.first_seen, f.last_seen);
-        let (pktps, bytps) = if nonzero { (st.pkts as f32 / dur, st.bytes as f32 / dur) } else { (0.0, 0.0) };
+        let (pktps, bytps) = if nonzero {
+            (st.pkts as f32 / dur, st.bytes as f32 / dur)
+        } else {
+            (0.0, 0.0)
+        };
         rec.f32(pktps);
         rec.f32(bytps);
-        let dir = if cx.partner().is_none() && f.has(crate::flowstat::L3FLOWINVERT) { -1.0f32 } else { 1.0 };
+        let dir = if cx.partner().is_none() && f.has(crate::flowstat::L3FLOWINVERT) {
+            -1.0f32
+        } else {
+            1.0
+        };
         let tp = st.pkts + opkts;
-        let pkt_asm = if tp == 0 { 0.0 } else { dir * (st.pkts as f32 - opkts as f32) / tp as f32 };
+        let pkt_asm = if tp == 0 {
+            0.0
+        } else {
+            dir * (st.pkts as f32 - opkts as f32) / tp as f32
+        };
         let tb = st.bytes + obytes;
-        let byt_asm = if tb == 0 { 0.0 } else { (st.bytes as f32 - obytes as f32) / tb as f32 };
+        let byt_asm = if tb == 0 {
+            0.0
+        } else {
+            (st.bytes as f32 - obytes as f32) / tb as f32
+        };
         rec.f32(pkt_asm);
         rec.f32(byt_asm);
 
@@ -222,14 +276,20 @@ impl Plugin for BasicStats {
             self.l2_bytes.offer(st.bytes, 0, a, order);
         } else {
             self.any_l3 |= st.pkts > 0;
-            let ver = if f.has(crate::flowstat::L2_IPV6) { 6 } else { 4 };
+            let ver = if f.has(crate::flowstat::L2_IPV6) {
+                6
+            } else {
+                4
+            };
             self.l3_pkts.offer(st.pkts, ver, f.key.src, order);
             self.l3_bytes.offer(st.bytes, ver, f.key.src, order);
         }
     }
 
     fn merge(&mut self, other: &dyn Plugin) {
-        let Some(o) = other.as_any().downcast_ref::<BasicStats>() else { return };
+        let Some(o) = other.as_any().downcast_ref::<BasicStats>() else {
+            return;
+        };
         if o.mx_byts > self.mx_byts {
             self.mx_byts = o.mx_byts;
         }
@@ -251,14 +311,35 @@ impl Plugin for BasicStats {
             tf::human_suffix(&mut v, n, unit);
             String::from_utf8(v).unwrap_or_default()
         };
-        let pct = |n: u64, tot: u64| if tot == 0 { 0.0 } else { 100.0 * n as f64 / tot as f64 };
-        out.push(format!("Flow max(pktload): {}{}", self.mx_byts, h(self.mx_byts, "")));
+        let pct = |n: u64, tot: u64| {
+            if tot == 0 {
+                0.0
+            } else {
+                100.0 * n as f64 / tot as f64
+            }
+        };
+        out.push(format!(
+            "Flow max(pktload): {}{}",
+            self.mx_byts,
+            h(self.mx_byts, "")
+        ));
         let b = (self.mx_bytsps * 8.0) as u64;
-        out.push(format!("Flow max(b/s), pkts: {}{}, {}{}", b, h(b, "b/s"), self.mx_pkts, h(self.mx_pkts, "")));
+        out.push(format!(
+            "Flow max(b/s), pkts: {}{}, {}{}",
+            b,
+            h(b, "b/s"),
+            self.mx_pkts,
+            h(self.mx_pkts, "")
+        ));
         let addr = |t: &Talker, l2: bool| -> String {
             let mut v = Vec::new();
             if l2 {
-                tf::push_mac(&mut v, [t.addr[0], t.addr[1], t.addr[2], t.addr[3], t.addr[4], t.addr[5]]);
+                tf::push_mac(
+                    &mut v,
+                    [
+                        t.addr[0], t.addr[1], t.addr[2], t.addr[3], t.addr[4], t.addr[5],
+                    ],
+                );
             } else if t.set {
                 match t.ver {
                     6 => tf::push_ipv6(&mut v, t.addr),

@@ -120,8 +120,16 @@ pub fn body(r: &ReportInput) -> Vec<String> {
     let abb = c.a_bytes + c.b_bytes;
     nump(&mut o, "Number of A bytes", c.a_bytes, abb);
     nump(&mut o, "Number of B bytes", c.b_bytes, abb);
-    let la = if c.num_a == 0 { 0.0 } else { c.a_bytes as f64 / c.num_a as f64 };
-    let lb = if c.num_b == 0 { 0.0 } else { c.b_bytes as f64 / c.num_b as f64 };
+    let la = if c.num_a == 0 {
+        0.0
+    } else {
+        c.a_bytes as f64 / c.num_a as f64
+    };
+    let lb = if c.num_b == 0 {
+        0.0
+    } else {
+        c.b_bytes as f64 / c.num_b as f64
+    };
     rate(&mut o, "<A packet load>", la);
     rate(&mut o, "<B packet load>", lb);
     o.push("-".repeat(80));
@@ -131,8 +139,15 @@ pub fn body(r: &ReportInput) -> Vec<String> {
         }
     }
     o.push("-".repeat(80));
-    let (hmin, hmax) = if p == 0 { (65535, 0) } else { (c.hdr_min, c.hdr_max) };
-    o.push(format!("Headers count: min: {hmin}, max: {hmax}, avg: {:.2}", c.hdr_avg));
+    let (hmin, hmax) = if p == 0 {
+        (65535, 0)
+    } else {
+        (c.hdr_min, c.hdr_max)
+    };
+    o.push(format!(
+        "Headers count: min: {hmin}, max: {hmax}, avg: {:.2}",
+        c.hdr_avg
+    ));
     let gw = c.global_warn;
     if gw & L2_VLAN != 0 {
         o.push(format!("Max VLAN header count: {}", r.counters_vlan_max()));
@@ -150,16 +165,41 @@ pub fn body(r: &ReportInput) -> Vec<String> {
     nump(&mut o, "Number of ICMP packets", c.proto_pkts[1], p);
     nump(&mut o, "Number of ICMPv6 packets", c.proto_pkts[58], p);
     nump(&mut o, "Number of TCP packets", c.proto_pkts[6], p);
-    nump(&mut o, "Number of TCP bytes", c.proto_bytes[6], c.processed_bytes);
+    nump(
+        &mut o,
+        "Number of TCP bytes",
+        c.proto_bytes[6],
+        c.processed_bytes,
+    );
     nump(&mut o, "Number of UDP packets", c.proto_pkts[17], p);
-    nump(&mut o, "Number of UDP bytes", c.proto_bytes[17], c.processed_bytes);
+    nump(
+        &mut o,
+        "Number of UDP bytes",
+        c.proto_bytes[17],
+        c.processed_bytes,
+    );
     if gw & L4_SCTP != 0 {
         nump(&mut o, "Number of SCTP packets", c.proto_pkts[132], p);
-        nump(&mut o, "Number of SCTP bytes", c.proto_bytes[132], c.processed_bytes);
+        nump(
+            &mut o,
+            "Number of SCTP bytes",
+            c.proto_bytes[132],
+            c.processed_bytes,
+        );
     }
     nump(&mut o, "Number of DTLS packets", c.dtls_records, p);
-    nump(&mut o, "Number of IPv4 fragmented packets", c.frag_v4, c.num_v4);
-    nump(&mut o, "Number of IPv6 fragmented packets", c.frag_v6, c.num_v6);
+    nump(
+        &mut o,
+        "Number of IPv4 fragmented packets",
+        c.frag_v4,
+        c.num_v4,
+    );
+    nump(
+        &mut o,
+        "Number of IPv6 fragmented packets",
+        c.frag_v6,
+        c.num_v6,
+    );
     o.push("~".repeat(80));
     let t = c.total_flows();
     if t > 0 {
@@ -173,16 +213,34 @@ pub fn body(r: &ReportInput) -> Vec<String> {
         let rep = c.total_b + c.corr_repl;
         nump(&mut o, "Number of request        flows", req, t);
         nump(&mut o, "Number of reply          flows", rep, t);
-        o.push(format!("Total   A/B    flow asymmetry: {:.2}", (c.total_a as f64 - c.total_b as f64) / t as f64));
-        o.push(format!("Total req/rply flow asymmetry: {:.2}", (req as f64 - rep as f64) / t as f64));
+        o.push(format!(
+            "Total   A/B    flow asymmetry: {:.2}",
+            (c.total_a as f64 - c.total_b as f64) / t as f64
+        ));
+        o.push(format!(
+            "Total req/rply flow asymmetry: {:.2}",
+            (req as f64 - rep as f64) / t as f64
+        ));
         if ab > 0 {
-            rate(&mut o, "Number of processed A+B packets/A+B flows", ab as f64 / t as f64);
+            rate(
+                &mut o,
+                "Number of processed A+B packets/A+B flows",
+                ab as f64 / t as f64,
+            );
         }
         if c.total_a > 0 {
-            rate(&mut o, "Number of processed A   packets/A   flows", c.num_a as f64 / c.total_a as f64);
+            rate(
+                &mut o,
+                "Number of processed A   packets/A   flows",
+                c.num_a as f64 / c.total_a as f64,
+            );
         }
         if c.total_b > 0 {
-            rate(&mut o, "Number of processed   B packets/  B flows", c.num_b as f64 / c.total_b as f64);
+            rate(
+                &mut o,
+                "Number of processed   B packets/  B flows",
+                c.num_b as f64 / c.total_b as f64,
+            );
         }
     }
     if f > 0.0 {
@@ -190,10 +248,18 @@ pub fn body(r: &ReportInput) -> Vec<String> {
         if ab > 0 {
             rate(&mut o, "Number of processed A+B   packets/s", ab as f64 / f);
             if c.num_a > 0 {
-                rate(&mut o, "Number of processed A     packets/s", c.num_a as f64 / f);
+                rate(
+                    &mut o,
+                    "Number of processed A     packets/s",
+                    c.num_a as f64 / f,
+                );
             }
             if c.num_b > 0 {
-                rate(&mut o, "Number of processed   B   packets/s", c.num_b as f64 / f);
+                rate(
+                    &mut o,
+                    "Number of processed   B   packets/s",
+                    c.num_b as f64 / f,
+                );
             }
         }
     }
@@ -206,15 +272,34 @@ pub fn body(r: &ReportInput) -> Vec<String> {
         }
         speed(&mut o, "<Raw bandwidth>", c.raw_bytes as f64 / f);
     }
-    nump(&mut o, "Max number of flows in memory", r.peak_flows, r.capacity_ref);
-    nump(&mut o, "Number of flows terminated by autopilot", c.rm_flows, t);
+    nump(
+        &mut o,
+        "Max number of flows in memory",
+        r.peak_flows,
+        r.capacity_ref,
+    );
+    nump(
+        &mut o,
+        "Number of flows terminated by autopilot",
+        c.rm_flows,
+        t,
+    );
     if c.alarms > 0 {
-        o.push(format!("[WRN] {} alarms in {} flows [{:.2}%]", c.alarms, c.alarm_flows, pct(c.alarm_flows, t)));
+        o.push(format!(
+            "[WRN] {} alarms in {} flows [{:.2}%]",
+            c.alarms,
+            c.alarm_flows,
+            pct(c.alarm_flows, t)
+        ));
     }
     o.push(format!(
         "Memory usage: {:.2} GB [{:.2}%]",
         r.max_rss_kb as f64 / 1e6,
-        if r.phys_mem_kb == 0 { 0.0 } else { 100.0 * r.max_rss_kb as f64 / r.phys_mem_kb as f64 }
+        if r.phys_mem_kb == 0 {
+            0.0
+        } else {
+            100.0 * r.max_rss_kb as f64 / r.phys_mem_kb as f64
+        }
     ));
     o.push(format!("Aggregated flowStat=0x{gw:016x}"));
     o.extend(status_lines(gw));
@@ -236,7 +321,10 @@ pub fn body(r: &ReportInput) -> Vec<String> {
         }
     }
     if c.no_create_drops > 0 {
-        o.push(format!("[INF] {} packets without flow after flow creation was stopped", c.no_create_drops));
+        o.push(format!(
+            "[INF] {} packets without flow after flow creation was stopped",
+            c.no_create_drops
+        ));
     }
     o
 }
@@ -263,16 +351,31 @@ pub fn status_lines(gw: u64) -> Vec<String> {
     w(L3HDRSHRTLEN, "[WRN] L3 header snapped");
     w(L4HDRSHRTLEN, "[WRN] L4 header snapped");
     w(LANDATTACK, "[WRN] Land attack");
-    w(TIMEJUMP, "[WRN] Timestamp jump, probably due to multi-path packet delay or NTP operation");
+    w(
+        TIMEJUMP,
+        "[WRN] Timestamp jump, probably due to multi-path packet delay or NTP operation",
+    );
     w(DUPIPID, "[WRN] Consecutive duplicate IP ID");
-    w(PCAPSNPD, "[WRN] PCAP packet length > IO_BUFFER_MAX_MTU, caplen reduced");
+    w(
+        PCAPSNPD,
+        "[WRN] PCAP packet length > IO_BUFFER_MAX_MTU, caplen reduced",
+    );
     w(HDOVRN, "[WRN] Header description overrun");
     w(L3_IPVX, "[WRN] IPvX L3 header bogus packets");
     w(IPV4_HL_TOO_SHORT, "[WRN] IPv4 header length < 20 bytes");
     w(IP_PL_MSMTCH, "[WRN] IPv4/6 payload length > framing length");
-    w(IPV4_FRAG_HDSEQ_ERR, "[WRN] IPv4/6 fragmentation header packet missing");
-    w(IPV4_FRAG_PENDING, "[WRN] IPv4/6 packet fragmentation sequence not finished");
-    w(STPDSCT, "[INF] Stop dissecting: Clipped packet, unhandled protocol or subsequent fragment");
+    w(
+        IPV4_FRAG_HDSEQ_ERR,
+        "[WRN] IPv4/6 fragmentation header packet missing",
+    );
+    w(
+        IPV4_FRAG_PENDING,
+        "[WRN] IPv4/6 packet fragmentation sequence not finished",
+    );
+    w(
+        STPDSCT,
+        "[INF] Stop dissecting: Clipped packet, unhandled protocol or subsequent fragment",
+    );
     w(L2_FLOW, "[INF] Layer 2 flows");
     w(LAPD_FLOW, "[INF] LAPD flows");
     w(L2_IPV4 | FS_IPV4_PKT, "[INF] IPv4 flows");
@@ -322,5 +425,8 @@ pub fn memory_kb() -> (u64, u64) {
             })
             .unwrap_or(0)
     };
-    (read("/proc/self/status", "VmHWM:"), read("/proc/meminfo", "MemTotal:"))
+    (
+        read("/proc/self/status", "VmHWM:"),
+        read("/proc/meminfo", "MemTotal:"),
+    )
 }

@@ -56,11 +56,15 @@ impl<T: AsRef<[u8]>> Frame<T> {
     }
 
     pub fn dst_addr(&self) -> [u8; 6] {
-        self.buffer.as_ref()[field::DST].try_into().unwrap_or([0; 6])
+        self.buffer.as_ref()[field::DST]
+            .try_into()
+            .unwrap_or([0; 6])
     }
 
     pub fn src_addr(&self) -> [u8; 6] {
-        self.buffer.as_ref()[field::SRC].try_into().unwrap_or([0; 6])
+        self.buffer.as_ref()[field::SRC]
+            .try_into()
+            .unwrap_or([0; 6])
     }
 
     pub fn ethertype(&self) -> u16 {
@@ -78,7 +82,8 @@ mod tests {
     use super::*;
 
     const FRAME: [u8; 16] = [
-        0x10, 0x13, 0x31, 0xf1, 0x39, 0x76, 0xc4, 0x2c, 0x03, 0x06, 0x49, 0xfe, 0x08, 0x00, 0x45, 0x00,
+        0x10, 0x13, 0x31, 0xf1, 0x39, 0x76, 0xc4, 0x2c, 0x03, 0x06, 0x49, 0xfe, 0x08, 0x00, 0x45,
+        0x00,
     ];
 
     #[test]

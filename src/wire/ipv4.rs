@@ -82,10 +82,14 @@ impl<T: AsRef<[u8]>> Packet<T> {
         self.u16_at(field::CHECKSUM)
     }
     pub fn src_addr(&self) -> [u8; 4] {
-        self.b()[field::SRC..field::SRC + 4].try_into().unwrap_or([0; 4])
+        self.b()[field::SRC..field::SRC + 4]
+            .try_into()
+            .unwrap_or([0; 4])
     }
     pub fn dst_addr(&self) -> [u8; 4] {
-        self.b()[field::DST..field::DST + 4].try_into().unwrap_or([0; 4])
+        self.b()[field::DST..field::DST + 4]
+            .try_into()
+            .unwrap_or([0; 4])
     }
     /// Option bytes as far as they were captured.
     pub fn options(&self) -> &[u8] {
@@ -104,8 +108,8 @@ mod tests {
 
     // 192.168.1.212 -> 90.130.70.73, TCP, DF, TTL 64, ID 0x1c46, with one NOP+EOL option word.
     const HDR: [u8; 24] = [
-        0x46, 0x08, 0x00, 0x3c, 0x1c, 0x46, 0x40, 0x00, 0x40, 0x06, 0xb1, 0xe6, 0xc0, 0xa8, 0x01, 0xd4,
-        0x5a, 0x82, 0x46, 0x49, 0x01, 0x01, 0x00, 0x00,
+        0x46, 0x08, 0x00, 0x3c, 0x1c, 0x46, 0x40, 0x00, 0x40, 0x06, 0xb1, 0xe6, 0xc0, 0xa8, 0x01,
+        0xd4, 0x5a, 0x82, 0x46, 0x49, 0x01, 0x01, 0x00, 0x00,
     ];
 
     #[test]

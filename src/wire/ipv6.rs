@@ -41,7 +41,10 @@ impl<T: AsRef<[u8]>> Packet<T> {
         u32::from_be_bytes([0, self.b()[1] & 0x0f, self.b()[2], self.b()[3]])
     }
     pub fn payload_len(&self) -> u16 {
-        u16::from_be_bytes([self.b()[field::PAYLOAD_LEN], self.b()[field::PAYLOAD_LEN + 1]])
+        u16::from_be_bytes([
+            self.b()[field::PAYLOAD_LEN],
+            self.b()[field::PAYLOAD_LEN + 1],
+        ])
     }
     pub fn next_header(&self) -> u8 {
         self.b()[field::NEXT_HDR]
@@ -50,10 +53,14 @@ impl<T: AsRef<[u8]>> Packet<T> {
         self.b()[field::HOP_LIMIT]
     }
     pub fn src_addr(&self) -> [u8; 16] {
-        self.b()[field::SRC..field::SRC + 16].try_into().unwrap_or([0; 16])
+        self.b()[field::SRC..field::SRC + 16]
+            .try_into()
+            .unwrap_or([0; 16])
     }
     pub fn dst_addr(&self) -> [u8; 16] {
-        self.b()[field::DST..field::DST + 16].try_into().unwrap_or([0; 16])
+        self.b()[field::DST..field::DST + 16]
+            .try_into()
+            .unwrap_or([0; 16])
     }
 }
 

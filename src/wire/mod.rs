@@ -37,18 +37,20 @@ pub fn u8_at(b: &[u8], off: usize) -> u8 {
 /// Big-endian u16 at `off`; bytes past the end read as 0.
 #[inline]
 pub fn be16_at(b: &[u8], off: usize) -> u16 {
-    match b.get(off..off.wrapping_add(2)) {
+    match off.checked_add(2).and_then(|end| b.get(off..end)) {
         Some(s) => u16::from_be_bytes([s[0], s[1]]),
-        None => (u8_at(b, off) as u16) << 8 | u8_at(b, off.wrapping_add(1)) as u16,
+        None => (u8_at(b, off) as u16) << 8 | off.checked_add(1).map_or(0, |o| u8_at(b, o)) as u16,
     }
 }
 
 /// Big-endian u32 at `off`; bytes past the end read as 0.
 #[inline]
 pub fn be32_at(b: &[u8], off: usize) -> u32 {
-    match b.get(off..off.wrapping_add(4)) {
+    match off.checked_add(4).and_then(|end| b.get(off..end)) {
         Some(s) => u32::from_be_bytes([s[0], s[1], s[2], s[3]]),
-        None => (be16_at(b, off) as u32) << 16 | be16_at(b, off.wrapping_add(2)) as u32,
+        None => {
+            (be16_at(b, off) as u32) << 16 | off.checked_add(2).map_or(0, |o| be16_at(b, o)) as u32
+        }
     }
 }
 

@@ -47,7 +47,12 @@ impl<T: AsRef<[u8]>> Packet<T> {
         u16::from_be_bytes([self.b()[off], self.b()[off + 1]])
     }
     fn u32_at(&self, off: usize) -> u32 {
-        u32::from_be_bytes([self.b()[off], self.b()[off + 1], self.b()[off + 2], self.b()[off + 3]])
+        u32::from_be_bytes([
+            self.b()[off],
+            self.b()[off + 1],
+            self.b()[off + 2],
+            self.b()[off + 3],
+        ])
     }
 
     pub fn src_port(&self) -> u16 {
@@ -99,8 +104,8 @@ mod tests {
     use super::*;
 
     const SYN: [u8; 24] = [
-        0xc6, 0x07, 0x64, 0x55, 0xee, 0xc0, 0x16, 0x8c, 0x00, 0x00, 0x00, 0x00, 0x60, 0x02, 0xff, 0xff,
-        0x12, 0x34, 0x00, 0x00, 0x02, 0x04, 0x05, 0xb4,
+        0xc6, 0x07, 0x64, 0x55, 0xee, 0xc0, 0x16, 0x8c, 0x00, 0x00, 0x00, 0x00, 0x60, 0x02, 0xff,
+        0xff, 0x12, 0x34, 0x00, 0x00, 0x02, 0x04, 0x05, 0xb4,
     ];
 
     #[test]
@@ -108,7 +113,7 @@ mod tests {
         let p = Packet::new_checked(&SYN[..]).unwrap();
         assert_eq!(p.src_port(), 50695);
         assert_eq!(p.dst_port(), 25685);
-        assert_eq!(p.seq_number(), 4005631628);
+        assert_eq!(p.seq_number(), 0xeec0_168c);
         assert_eq!(p.ack_number(), 0);
         assert_eq!(p.header_len(), 24);
         assert_eq!(p.flags(), flags::SYN);

@@ -34,7 +34,8 @@ impl<T: AsRef<[u8]>> Packet<T> {
     pub fn dst_port(&self) -> u16 {
         self.u16_at(field::DST_PORT)
     }
-    pub fn len(&self) -> u16 {
+    /// The UDP length field (header + payload as announced).
+    pub fn length_field(&self) -> u16 {
         self.u16_at(field::LEN)
     }
     pub fn checksum(&self) -> u16 {
@@ -52,7 +53,7 @@ mod tests {
         let p = Packet::new_checked(&h[..]).unwrap();
         assert_eq!(p.src_port(), 53);
         assert_eq!(p.dst_port(), 40000);
-        assert_eq!(p.len(), 28);
+        assert_eq!(p.length_field(), 28);
         assert_eq!(p.checksum(), 0xabcd);
         assert!(Packet::new_checked(&h[..7]).is_err());
     }
