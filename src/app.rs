@@ -441,7 +441,7 @@ pub fn run(cli: Cli) -> Result<i32, String> {
                     u32::MAX
                 };
                 disp.packet(pkt_no, rec.ts, rec.data, rec.len, lt);
-                for w in disp.dissector.warnings() {
+                for w in disp.ingest.dissector.warnings() {
                     match w {
                         Warning::L3Snap { snap_l2, snap_l3, l3_len, outer6 } => log.line(&format!(
                             "[WRN] {}snapL2Length: {snap_l2} - snapL3Length: {snap_l3} - IP length in header: {l3_len}",
@@ -469,9 +469,7 @@ pub fn run(cli: Cli) -> Result<i32, String> {
         }
     }
     let _ = read_error;
-    disp.counters.vlan_max = disp.dissector.vlan_max;
-    disp.counters.mpls_max = disp.dissector.mpls_max;
-    disp.counters.num_vx += disp.dissector.bad_version_frames;
+    disp.ingest.finish_counters();
     disp.finish();
     let elapsed_read = started.elapsed();
 
@@ -490,7 +488,7 @@ pub fn run(cli: Cli) -> Result<i32, String> {
     }
 
     // ---- end report
-    let mut total = disp.counters.clone();
+    let mut total = disp.ingest.counters.clone();
     let mut per_worker = Vec::new();
     for (i, w) in workers.iter().enumerate() {
         total.merge(&w.counters);

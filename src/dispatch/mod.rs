@@ -18,6 +18,81 @@ use batch::{PacketBatch, PktEntry};
 use ring::Ring;
 use std::sync::Arc;
 
+/// Dissection plus the counters that follow from it alone (T2's end-of-packet bookkeeping,
+/// core.md 1). The replay reader has one; a live-capture worker has its own.
+#[derive(Default)]
+pub struct Ingest {
+    pub dissector: Dissector,
+    pub counters: Counters,
+}
+
+impl Ingest {
+    /// Counts and dissects one record; returns the dissection and the packet's hdrDesc.
+    pub fn ingest(
+        &mut self,
+        ts: Ts,
+        data: &[u8],
+        wire_len: u32,
+        linktype: u32,
+    ) -> (PacketInfo, &[u8]) {
+        let c = &mut self.counters;
+        c.packets += 1;
+        c.raw_bytes += wire_len as u64;
+        if c.first_ts.is_none() {
+            c.first_ts = Some(ts);
+        }
+        c.last_ts = ts;
+        if data.is_empty() {
+            return (PacketInfo::default(), &[]);
+        }
+        c.processed_bytes += data.len() as u64;
+        let info = self.dissector.dissect(data, wire_len, linktype);
+        let c = &mut self.counters;
+        let st = info.status;
+        if info.llc {
+            c.num_llc += 1;
+        }
+        if st & L2_IPV4 != 0 {
+            c.num_v4 += 1;
+        } else if st & L2_IPV6 != 0 {
+            c.num_v6 += 1;
+        }
+        if st & L3_IPVX != 0 {
+            c.num_vx += 1;
+        }
+        if st & L3_TRDO != 0 {
+            c.num_teredo += 1;
+        }
+        if st & L3_AYIYA != 0 {
+            c.num_ayiya += 1;
+        }
+        if st & L2_GRE != 0 {
+            c.num_gre += 1;
+        }
+        if info.class == FlowClass::L2 {
+            c.num_l2 += 1;
+        }
+        c.dtls_records += info.dtls_records as u64;
+        c.frag_v6 += info.v6_frag_walk as u64;
+        c.bytes_on_wire += info.bytes_on_wire;
+        c.global_warn |= st;
+        let n = info.num_hdrs;
+        c.hdr_max = c.hdr_max.max(n);
+        c.hdr_min = c.hdr_min.min(n);
+        let t = (1.0f64 / c.packets as f64) as f32;
+        c.hdr_avg = (1.0f32 - t) * c.hdr_avg + t * n as f32;
+        (info, self.dissector.hdr_desc())
+    }
+
+    /// Folds the dissector's own tallies into the counters (call once at the end).
+    pub fn finish_counters(&mut self) {
+        self.counters.vlan_max = self.dissector.vlan_max;
+        self.counters.mpls_max = self.dissector.mpls_max;
+        self.counters.num_vx += self.dissector.bad_version_frames;
+        self.dissector.bad_version_frames = 0;
+    }
+}
+
 /// The reader's side of the rings to one worker.
 pub struct Lane {
     pub to_worker: Arc<Ring<Box<PacketBatch>>>,
@@ -28,8 +103,7 @@ pub struct Lane {
 /// Splits dissected packets into per-worker batches.
 pub struct Dispatcher {
     pub lanes: Vec<Lane>,
-    pub dissector: Dissector,
-    pub counters: Counters,
+    pub ingest: Ingest,
     batch_packets: usize,
     tick_packets: u64,
     since_tick: u64,
@@ -40,8 +114,7 @@ impl Dispatcher {
     pub fn new(lanes: Vec<Lane>, batch_packets: usize, tick_packets: u64) -> Dispatcher {
         Dispatcher {
             lanes,
-            dissector: Dissector::new(),
-            counters: Counters::default(),
+            ingest: Ingest::default(),
             batch_packets: batch_packets.max(1),
             tick_packets: tick_packets.max(1),
             since_tick: 0,
@@ -55,56 +128,8 @@ impl Dispatcher {
     }
 
     /// Handles one capture record: counting, dissection, and hand-off to a worker.
-    /// `supported` is false for a record whose link type cannot be dissected.
     pub fn packet(&mut self, pkt_no: u64, ts: Ts, data: &[u8], wire_len: u32, linktype: u32) {
-        let c = &mut self.counters;
-        c.packets += 1;
-        c.raw_bytes += wire_len as u64;
-        if c.first_ts.is_none() {
-            c.first_ts = Some(ts);
-        }
-        c.last_ts = ts;
-        let (info, desc): (PacketInfo, &[u8]) = if data.is_empty() {
-            (PacketInfo::default(), &[])
-        } else {
-            c.processed_bytes += data.len() as u64;
-            let info = self.dissector.dissect(data, wire_len, linktype);
-            let c = &mut self.counters;
-            let st = info.status;
-            if info.llc {
-                c.num_llc += 1;
-            }
-            if st & L2_IPV4 != 0 {
-                c.num_v4 += 1;
-            } else if st & L2_IPV6 != 0 {
-                c.num_v6 += 1;
-            }
-            if st & L3_IPVX != 0 {
-                c.num_vx += 1;
-            }
-            if st & L3_TRDO != 0 {
-                c.num_teredo += 1;
-            }
-            if st & L3_AYIYA != 0 {
-                c.num_ayiya += 1;
-            }
-            if st & L2_GRE != 0 {
-                c.num_gre += 1;
-            }
-            if info.class == FlowClass::L2 {
-                c.num_l2 += 1;
-            }
-            c.dtls_records += info.dtls_records as u64;
-            c.frag_v6 += info.v6_frag_walk as u64;
-            c.bytes_on_wire += info.bytes_on_wire;
-            c.global_warn |= st;
-            let n = info.num_hdrs;
-            c.hdr_max = c.hdr_max.max(n);
-            c.hdr_min = c.hdr_min.min(n);
-            let t = (1.0f64 / c.packets as f64) as f32;
-            c.hdr_avg = (1.0f32 - t) * c.hdr_avg + t * n as f32;
-            (info, self.dissector.hdr_desc())
-        };
+        let (info, desc) = self.ingest.ingest(ts, data, wire_len, linktype);
         let w = Self::worker_of(info.key.dispatch_hash(), self.lanes.len());
         let lane = &mut self.lanes[w];
         let b = &mut lane.batch;

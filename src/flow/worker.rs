@@ -127,7 +127,9 @@ impl Worker {
         self
     }
 
-    fn send(&mut self, output: &Ring<Box<OutBatch>>, output_free: &Ring<Box<OutBatch>>) {
+    /// Hands the output gathered so far to the writer (with this worker's watermark) and
+    /// starts a fresh batch. Live-capture workers call it periodically.
+    pub fn send(&mut self, output: &Ring<Box<OutBatch>>, output_free: &Ring<Box<OutBatch>>) {
         let fresh = output_free.try_pop().unwrap_or_default();
         let mut full = std::mem::replace(&mut self.out, fresh);
         self.out.clear();
@@ -152,6 +154,22 @@ impl Worker {
         self.shared
             .processed
             .fetch_add(batch.pkts.len() as u64, Ordering::Relaxed);
+    }
+
+    /// A timeout pass at time `now` for an event numbered `event` (the writer orders records
+    /// by it). Replay calls it with the reader's clock; live capture with arrival time.
+    pub fn tick(&mut self, now: Ts, event: u64) {
+        if event > self.last_pkt_no {
+            self.timeout_pass(now, event);
+            self.last_pkt_no = event;
+        }
+    }
+
+    /// Ends the run: writes every flow and marks the output batch as the last one.
+    pub fn finish(&mut self) {
+        self.flush_all();
+        self.out.done = true;
+        self.out.watermark = u64::MAX;
     }
 
     fn timeout_pass(&mut self, now: Ts, event: u64) {
