@@ -378,6 +378,7 @@ pub fn run(cli: Cli) -> Result<i32, String> {
             flow_timeout: cfg.f64("FLOW_TIMEOUT") as f32,
             timeouts: timeouts.clone(),
             capacity,
+            alarm_mode: cfg.bool("ALARM_MODE"),
             shared: shared.clone(),
         };
         let cpu = *cpu;
@@ -492,6 +493,7 @@ pub fn run(cli: Cli) -> Result<i32, String> {
     let mut per_worker = Vec::new();
     for (i, w) in workers.iter().enumerate() {
         total.merge(&w.counters);
+        total.alarms += w.table.alarms;
         per_worker.push(WorkerLine {
             packets: w.counters.num_a + w.counters.num_b,
             flows: w.counters.total_flows(),

@@ -122,6 +122,8 @@ pub struct FlowTable {
     live: usize,
     /// Maximum number of live flows; 0 = grow without limit.
     pub capacity: usize,
+    /// Alarms plugins raised on flows of this shard (the report's "N alarms in M flows").
+    pub alarms: u64,
 }
 
 impl FlowTable {
@@ -138,6 +140,7 @@ impl FlowTable {
             handlers: Vec::new(),
             live: 0,
             capacity,
+            alarms: 0,
         };
         for &to in timeouts {
             if t.handlers.iter().any(|h| h.timeout == to) {

@@ -43,6 +43,8 @@ pub struct WorkerSetup {
     /// Registered timeout values in registration order (core first).
     pub timeouts: Vec<f32>,
     pub capacity: usize,
+    /// ALARM_MODE: write only flows with FL_ALARM.
+    pub alarm_mode: bool,
     pub shared: Arc<Shared>,
 }
 
@@ -57,6 +59,7 @@ pub struct Worker {
     json: bool,
     packet_mode: bool,
     flow_timeout: f32,
+    alarm_mode: bool,
     rec: Record,
     line: Vec<u8>,
     out: Box<OutBatch>,
@@ -85,6 +88,7 @@ impl Worker {
             json: s.json,
             packet_mode: s.packet_mode,
             flow_timeout: s.flow_timeout,
+            alarm_mode: s.alarm_mode,
             rec: Record::default(),
             line: Vec::with_capacity(1024),
             out: Box::default(),
@@ -552,6 +556,13 @@ impl Worker {
 
     /// Formats one record (dir + flowInd + plugin columns) into the output batch.
     fn emit(&mut self, slot: u32, dir: u8, key: OrderKey) {
+        let alarmed = self.table.get(slot).has(FL_ALARM);
+        if alarmed {
+            self.counters.alarm_flows += 1;
+        }
+        if self.alarm_mode && !alarmed {
+            return;
+        }
         self.rec.clear();
         self.rec.u8(dir);
         self.rec.u64(self.table.get(slot).flow_ind);

@@ -63,10 +63,27 @@ impl FlowCx<'_> {
     pub fn set_timeout(&mut self, seconds: f32) {
         self.flow_mut().timeout = seconds;
     }
-    /// Marks the flow (and its partner) to be written and removed after this packet.
+    /// Sets the timeout of the opposite flow, if there is one (a plugin aborting a connection
+    /// must shorten both directions: a pair leaves only when both are due).
+    pub fn set_partner_timeout(&mut self, seconds: f32) {
+        if let Some(p) = self.partner() {
+            self.table.get_mut(p).timeout = seconds;
+        }
+    }
+    /// Marks the flow (and its partner) to be written and removed after this packet
+    /// (T2's FORCE_MODE / T2_RM_FLOW). The flow gets RMFLOW.
     pub fn force_remove(&mut self) {
         self.flow_mut().status |= crate::flowstat::RMFLOW;
-        self.remove.push(self.slot);
+        if !self.remove.contains(&self.slot) {
+            self.remove.push(self.slot);
+        }
+    }
+    /// Raises an alarm on the flow: FL_ALARM on the flow and in the aggregated flowStat, and
+    /// one more alarm in the report. With ALARM_MODE=1 only alarmed flows are written.
+    pub fn alarm(&mut self) {
+        self.flow_mut().status |= crate::flowstat::FL_ALARM;
+        *self.global_warn |= crate::flowstat::FL_ALARM;
+        self.table.alarms += 1;
     }
 }
 
