@@ -30,7 +30,7 @@ pub enum FlowClass {
 
 /// The flow key (core.md 7.1). For L2 flows the MACs are kept in `src`/`dst` (first 6 bytes),
 /// and `l2` tells the two kinds apart so they can never be equal.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, Hash)]
 #[repr(C)]
 pub struct FlowKey {
     pub src: [u8; 16],
@@ -47,7 +47,27 @@ pub struct FlowKey {
     pub _pad: u8,
 }
 
+impl PartialEq for FlowKey {
+    /// Compared as a few machine words: this runs for every packet's lookup.
+    #[inline]
+    fn eq(&self, o: &FlowKey) -> bool {
+        u128::from_ne_bytes(self.src) == u128::from_ne_bytes(o.src)
+            && u128::from_ne_bytes(self.dst) == u128::from_ne_bytes(o.dst)
+            && self.tail() == o.tail()
+            && self.proto == o.proto
+            && self.l2 == o.l2
+    }
+}
+
+impl Eq for FlowKey {}
+
 impl FlowKey {
+    /// Ports, EtherType and VLAN packed in one word (protocol and kind are compared apart).
+    #[inline]
+    pub fn tail(&self) -> u64 {
+        (self.sport as u64) | (self.dport as u64) << 16 | (self.eth_type as u64) << 32 | (self.vlan as u64) << 48
+    }
+
     /// The key of the opposite direction.
     pub fn reversed(&self) -> FlowKey {
         FlowKey {

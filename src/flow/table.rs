@@ -85,17 +85,11 @@ struct Handler {
 }
 
 fn key_hash(k: &FlowKey) -> u64 {
-    let w = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap_or([0; 8]));
-    let mut h = mix64(w(&k.src[..8]) ^ 0x9e37_79b9_7f4a_7c15);
-    h = mix64(h ^ w(&k.src[8..]));
-    h = mix64(h ^ w(&k.dst[..8]));
-    h = mix64(h ^ w(&k.dst[8..]));
-    let tail = (k.sport as u64)
-        | (k.dport as u64) << 16
-        | (k.eth_type as u64) << 32
-        | (k.vlan as u64) << 48;
-    h = mix64(h ^ tail);
-    mix64(h ^ (k.proto as u64) ^ ((k.l2 as u64) << 8))
+    let a = u128::from_ne_bytes(k.src);
+    let b = u128::from_ne_bytes(k.dst);
+    let h = mix64((a as u64) ^ ((a >> 64) as u64).rotate_left(23) ^ 0x9e37_79b9_7f4a_7c15);
+    let h = mix64(h ^ (b as u64) ^ ((b >> 64) as u64).rotate_left(41));
+    mix64(h ^ k.tail() ^ ((k.proto as u64) << 1 | k.l2 as u64).rotate_left(29))
 }
 
 /// The fragment index key: the flow key with the ports replaced by the fragment ID.

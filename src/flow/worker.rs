@@ -30,6 +30,7 @@ pub struct Shared {
 }
 
 /// What a worker is configured with.
+#[derive(Default)]
 pub struct WorkerSetup {
     pub index: usize,
     pub workers: usize,

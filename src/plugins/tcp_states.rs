@@ -409,7 +409,7 @@ mod tests {
     use super::*;
     use crate::dispatch::batch::PktEntry;
     use crate::dissect::Dissector;
-    use crate::flow::worker::{Shared, Worker, WorkerSetup};
+    use crate::flow::worker::{Worker, WorkerSetup};
     use crate::time::Ts;
     use std::sync::Arc;
 
@@ -484,7 +484,7 @@ mod tests {
                 flow_timeout: 182.0,
                 timeouts,
                 capacity: 0,
-                shared: Arc::new(Shared::default()),
+                ..Default::default()
             });
             Rig {
                 w,
