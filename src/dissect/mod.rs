@@ -210,6 +210,9 @@ pub mod dlt {
     pub const IPV6: u32 = 229;
     pub const ETHERNET_MPACKET: u32 = 274;
     pub const LINUX_SLL2: u32 = 276;
+    pub const IEEE802_11: u32 = 105;
+    pub const PRISM: u32 = 119;
+    pub const IEEE802_11_RADIO: u32 = 127;
 
     /// Whether packets of this link type can be dissected.
     pub fn supported(l: u32) -> bool {
@@ -234,6 +237,9 @@ pub mod dlt {
                 | IPV6
                 | ETHERNET_MPACKET
                 | LINUX_SLL2
+                | IEEE802_11
+                | PRISM
+                | IEEE802_11_RADIO
         )
     }
 
@@ -464,6 +470,29 @@ impl Cx<'_> {
                     return;
                 }
                 self.ethertype_at(start + 2, true);
+            }
+            dlt::IEEE802_11 | dlt::IEEE802_11_RADIO | dlt::PRISM => {
+                let skip = match linktype {
+                    dlt::IEEE802_11_RADIO => {
+                        self.desc.add("radiotap", true);
+                        le16_at(d, 2) as usize
+                    }
+                    dlt::PRISM => {
+                        self.desc.add("prism", true);
+                        144
+                    }
+                    _ => 0,
+                };
+                if self.caplen < skip + 24 {
+                    self.set(L2SNAPLENGTH);
+                    return;
+                }
+                // the MAC columns show bytes of the 802.11 header, as in T2
+                self.info.l2 = skip as u32;
+                if !self.wlan_frame(skip, false) && self.info.class == FlowClass::NoFlow {
+                    // management, control and protected frames get no flow
+                    self.dropped = true;
+                }
             }
             dlt::PPI => {
                 let plen = le16_at(d, 2) as usize;
@@ -1613,12 +1642,17 @@ impl Cx<'_> {
     /// 802.11 data frame inside CAPWAP/LWAPP (l2 is not moved). Returns true if an inner IP
     /// was dissected.
     fn wlan(&mut self, w: usize) -> bool {
+        self.wlan_frame(w, true)
+    }
+
+    /// 802.11 data frame at `w`. `swapped`: the frame-control word is read in network order
+    /// as T2 does inside CAPWAP/LWAPP (the order Cisco controllers send it), so the
+    /// type/subtype byte is the second one; native 802.11 link types use the standard order.
+    fn wlan_frame(&mut self, w: usize, swapped: bool) -> bool {
         let d = self.d;
-        self.add("wlan");
-        // T2 reads the frame-control word in network order, so the type/subtype byte is the
-        // second one (the order Cisco controllers use in CAPWAP/LWAPP) and the flags the first
-        let fc0 = u8_at(d, w + 1);
-        let fc1 = u8_at(d, w);
+        // "wlan" is the first name only for the plain 802.11 link type
+        self.desc.add("wlan", true);
+        let (fc0, fc1) = if swapped { (u8_at(d, w + 1), u8_at(d, w)) } else { (u8_at(d, w), u8_at(d, w + 1)) };
         let ftype = (fc0 >> 2) & 3;
         let subtype = fc0 >> 4;
         if ftype != 2 || fc1 & 0x40 != 0 || !matches!(subtype, 0..=3 | 8..=11) {
@@ -1651,6 +1685,11 @@ impl Cx<'_> {
             0x86dd => {
                 self.ipv6(p);
                 true
+            }
+            _ if !swapped => {
+                // a native 802.11 link continues at the SNAP EtherType like Ethernet
+                self.ethertype_from(t, p, false);
+                self.info.class == FlowClass::Ip
             }
             0x888e => {
                 self.add("eapol");
