@@ -13,6 +13,14 @@ here = os.path.dirname(os.path.abspath(__file__))
 shared = os.path.normpath(os.path.join(here, "..", "..", "shared"))
 
 
+# Differences documented in docs/t2-differences.md (T2 printed bytes past the captured packet,
+# left over in its buffer; tamandua reads zeros there).
+KNOWN = {
+    ("fuzz-2006-09-29-28586", "27", "tcpOpts"),
+    ("fuzz-2006-09-29-28586", "80", "tcpOpts"),
+}
+
+
 def read(path):
     with open(path, encoding="utf-8", errors="replace") as f:
         lines = f.read().split("\n")
@@ -31,7 +39,7 @@ def main():
     refdir = os.path.join(shared, "reference", "t2-0.9.3", "pktmode-dev")
     out = tempfile.mkdtemp(prefix="pkts-")
     agree, seen = Counter(), Counter()
-    rows = exact = 0
+    rows = exact = known = 0
     examples = {}
     names = sorted(os.listdir(refdir))
     if a.captures:
@@ -61,6 +69,7 @@ def main():
             rows += 1
             c = cmap.get(r[0])
             ok = True
+            only_known = True
             for i, col in enumerate(rh):
                 if col not in ci:
                     continue
@@ -71,18 +80,22 @@ def main():
                     agree[col] += 1
                 else:
                     ok = False
+                    if (stem, r[0], col) not in KNOWN:
+                        only_known = False
                     ex = examples.setdefault(col, [])
                     if len(ex) < a.show:
                         ex.append(f"{stem} pkt {r[0]}: ref {x!r} cand {y!r}")
             exact += ok
+            known += (not ok) and only_known
     for col in sorted(seen, key=lambda c: agree[c] / seen[c]):
         if agree[col] < seen[col]:
             print(f"{col}: {100.0 * agree[col] / seen[col]:.2f}%")
             for e in examples.get(col, []):
                 print("   ", e)
     pct = 100.0 * exact / rows if rows else 0
-    print(f"packets: {rows} rows compared, {exact} rows exact ({pct:.2f}%), columns {len(seen)}")
-    sys.exit(0 if exact == rows else 1)
+    print(f"packets: {rows} rows compared, {exact} rows exact ({pct:.2f}%), {known} differ only where "
+          f"documented, columns {len(seen)}")
+    sys.exit(0 if exact + known == rows else 1)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,10 @@
 # Needs root (apt-get). Idempotent: packages already present are left alone.
 set -euo pipefail
 need=()
-for p in libpcap-dev gcc python3; do
+# live capture (tests/live.rs, scripts/live-test.sh, bpf/): clang/llvm/libbpf-dev build the XDP
+# program; iproute2, tcpreplay (tcprewrite) and ethtool drive the namespace tests and tuning/
+# wireshark-common: editcap, with which tests/batch.rs splits captures into file series
+for p in libpcap-dev gcc python3 clang llvm libbpf-dev iproute2 tcpreplay ethtool wireshark-common; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then

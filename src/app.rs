@@ -1,6 +1,5 @@
 //! One run of tamandua: options → input → reader/dispatcher, pinned workers, writer → report.
 
-use crate::capture::{PcapReader, Source};
 use crate::cli::{parse_cpu_list, Cli};
 use crate::config::Config;
 use crate::dispatch::batch::{OutBatch, PacketBatch};
@@ -22,10 +21,14 @@ use std::time::Instant;
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// T2 capacity the "Max number of flows in memory" percentage refers to (2^18 flows).
-const T2_TABLE: u64 = 262_144;
+pub const T2_TABLE: u64 = 262_144;
 
 /// Entry point of the binary: returns the exit status.
 pub fn main() -> i32 {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("ctl") {
+        return crate::control::main(&args[2..]);
+    }
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
@@ -38,7 +41,7 @@ pub fn main() -> i32 {
 
 /// Where report lines go: standard output or PREFIX_log.txt.
 pub struct Log {
-    out: Box<dyn Write + Send>,
+    pub out: Box<dyn Write + Send>,
 }
 
 impl Log {
@@ -93,7 +96,7 @@ pub fn select_plugins(list: &str) -> Result<Selection, String> {
     Ok(sel)
 }
 
-fn make_plugins(sel: &Selection, cfg: &Config) -> Vec<Box<dyn Plugin>> {
+pub fn make_plugins(sel: &Selection, cfg: &Config) -> Vec<Box<dyn Plugin>> {
     let reg = crate::plugins::registry();
     sel.analysis
         .iter()
@@ -103,11 +106,14 @@ fn make_plugins(sel: &Selection, cfg: &Config) -> Vec<Box<dyn Plugin>> {
 
 fn build_config(cli: &Cli, sel: &Selection) -> Result<Config, String> {
     let mut cfg = Config::new();
+    cfg.register(crate::budget::SETTINGS);
+    cfg.register(crate::progress::SETTINGS);
     for p in crate::plugins::registry() {
         if sel.analysis.iter().any(|n| n == p.name) {
             cfg.register(p.settings);
         }
     }
+    cfg.register(crate::monitor::SETTINGS);
     if let Some(path) = &cli.config {
         cfg.load_toml(path)?;
     }
@@ -122,13 +128,14 @@ fn build_config(cli: &Cli, sel: &Selection) -> Result<Config, String> {
         "BATCH_PACKETS",
         "RING_BATCHES",
         "TICK_PACKETS",
+        "MONINTV",
     ])?;
     Ok(cfg)
 }
 
 /// CPUs for the workers: the `-c` list (checked against the CPUs this process may use) or
 /// every available CPU.
-fn worker_cpus(cli: &Cli) -> Result<Vec<Option<core_affinity::CoreId>>, String> {
+pub fn worker_cpus(cli: &Cli) -> Result<Vec<Option<core_affinity::CoreId>>, String> {
     let avail = core_affinity::get_core_ids().unwrap_or_default();
     match &cli.cpus {
         Some(list) => {
@@ -155,7 +162,7 @@ fn worker_cpus(cli: &Cli) -> Result<Vec<Option<core_affinity::CoreId>>, String> 
     }
 }
 
-fn plugin_version_lines(sel: &Selection) -> Vec<String> {
+pub fn plugin_version_lines(sel: &Selection) -> Vec<String> {
     sel.all
         .iter()
         .enumerate()
@@ -163,14 +170,14 @@ fn plugin_version_lines(sel: &Selection) -> Vec<String> {
         .collect()
 }
 
-fn now_unix() -> (u64, u32) {
+pub fn now_unix() -> (u64, u32) {
     let d = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
     (d.as_secs(), d.subsec_micros())
 }
 
-fn headers_preamble(sel: &Selection, cfg: &Config) -> Vec<String> {
+pub fn headers_preamble(sel: &Selection, cfg: &Config) -> Vec<String> {
     let (s, us) = now_unix();
     let args: Vec<String> = std::env::args().collect();
     let uts = nix::sys::utsname::uname().ok();
@@ -206,7 +213,7 @@ fn headers_preamble(sel: &Selection, cfg: &Config) -> Vec<String> {
     v
 }
 
-fn create(path: &str) -> Result<BufWriter<File>, String> {
+pub fn create(path: &str) -> Result<BufWriter<File>, String> {
     File::create(path)
         .map(|f| BufWriter::with_capacity(1 << 20, f))
         .map_err(|e| format!("{path}: {e}"))
@@ -231,11 +238,23 @@ pub fn run(cli: Cli) -> Result<i32, String> {
         }
         return Ok(0);
     }
-    let Some(input) = cli.read.clone() else {
-        return Err("no input: give -r FILE (or -r - for standard input); see --help".into());
+    if cli.interface.is_some() {
+        return crate::live::run(cli, sel, cfg);
+    }
+    // before any thread starts: signals are handled by the monitor's control thread only
+    crate::monitor::signals::block()?;
+    let outputs = crate::batch::Outputs::from_cli(&cli)?;
+    let Some(crate::batch::Input {
+        source: mut reader,
+        series,
+        name: input,
+    }) = crate::batch::open_input(&cli)?
+    else {
+        return Err(
+            "no input: give -r FILE (or -r - for standard input), -R LIST or -D EXPR; see --help"
+                .into(),
+        );
     };
-    let mut reader: Box<dyn Source> =
-        Box::new(PcapReader::open(&input).map_err(|e| e.to_string())?);
     let linktype = reader.linktype();
     if !dlt::supported(linktype) {
         let (name, desc) = dlt::name(linktype);
@@ -243,7 +262,7 @@ pub fn run(cli: Cli) -> Result<i32, String> {
         return Ok(1);
     }
     let (prefix, flows_stdout) =
-        prefix::output_prefix(&input, cli.write.as_deref()).map_err(|e| format!("-w: {e}"))?;
+        prefix::output_prefix(&input, outputs.prefix_arg(&cli)).map_err(|e| format!("-w: {e}"))?;
     let log_to_file = cli.log_file || flows_stdout;
     let mut log = Log {
         out: if log_to_file {
@@ -276,9 +295,12 @@ pub fn run(cli: Cli) -> Result<i32, String> {
     for l in plugin_version_lines(&sel) {
         log.line(&l);
     }
-    log.line(&format!("Processing file: {input}"));
+    log.line(&format!("Processing file: {}", reader.name()));
     let (ln, ld) = dlt::name(linktype);
-    log.line(&format!("Link layer type: {ld} [{ln}/{linktype}]"));
+    log.line(&format!(
+        "Link layer type: {ld} [{ln}/{}]",
+        dlt::as_dlt(linktype)
+    ));
     log.line(&format!(
         "Snapshot length: {}{}",
         reader.snaplen(),
@@ -301,6 +323,11 @@ pub fn run(cli: Cli) -> Result<i32, String> {
         timeouts.extend(p.timeouts());
     }
     pkt_header.push_str("l7Content\n");
+    let mon_cols: Vec<(&'static str, Vec<String>)> = proto_plugins
+        .iter()
+        .map(|p| (p.name(), p.monitoring_columns()))
+        .filter(|(_, c)| !c.is_empty())
+        .collect();
     drop(proto_plugins);
     let columns = Arc::new(columns);
 
@@ -310,26 +337,27 @@ pub fn run(cli: Cli) -> Result<i32, String> {
         packets: None,
     };
     if sel.txt {
-        let mut w: Box<dyn Write + Send> = if flows_stdout {
-            Box::new(BufWriter::new(std::io::stdout()))
+        let hdr = txt::header_line(&columns);
+        let w: Box<dyn Write + Send> = if flows_stdout {
+            let mut w = BufWriter::new(std::io::stdout());
+            w.write_all(&hdr).map_err(|e| e.to_string())?;
+            Box::new(w)
         } else {
-            Box::new(create(&format!("{prefix}_flows.txt"))?)
+            outputs.flows_file(&format!("{prefix}_flows.txt"), &hdr)?
         };
-        w.write_all(&txt::header_line(&columns))
-            .map_err(|e| e.to_string())?;
         sinks.flows_txt = Some(w);
         let hdr = txt::headers_file(&headers_preamble(&sel, &cfg), &columns);
         std::fs::write(format!("{prefix}_headers.txt"), hdr)
             .map_err(|e| format!("{prefix}_headers.txt: {e}"))?;
     }
     if sel.json {
-        sinks.flows_json = Some(Box::new(create(&format!("{prefix}_flows.json"))?));
+        sinks.flows_json = Some(outputs.flows_file(&format!("{prefix}_flows.json"), b"")?);
     }
     if cli.packet_mode {
-        let mut w = create(&format!("{prefix}_packets.txt"))?;
+        let mut w = outputs.file(&format!("{prefix}_packets.txt"))?;
         w.write_all(pkt_header.as_bytes())
             .map_err(|e| e.to_string())?;
-        sinks.packets = Some(Box::new(w));
+        sinks.packets = Some(w);
     }
 
     // ---- flow-table cap
@@ -346,11 +374,62 @@ pub fn run(cli: Cli) -> Result<i32, String> {
     } else {
         cap_total.div_ceil(nworkers as u64) as usize
     };
+    let (capacity, budget) = crate::batch::flow_cap(
+        &cli,
+        &cfg,
+        &sel.analysis,
+        nworkers,
+        reader.snaplen(),
+        capacity,
+    )?;
+    if let Some(b) = &budget {
+        log.line(&b.line());
+    }
+    let mut progress = crate::progress::Progress::new(cfg.f64("PROGRESS_INTERVAL"));
     let capacity_ref = if cap_total == 0 { T2_TABLE } else { cap_total };
 
     // ---- threads
     let shared = Arc::new(Shared::default());
     let ring_batches = cfg.u64("RING_BATCHES").max(2) as usize;
+    let mut mon = crate::monitor::Monitor::start(crate::monitor::Setup {
+        cfg: crate::monitor::MonConfig::from_config(&cfg, cli.monitoring_interval)?,
+        opts: crate::monitor::Options {
+            file: (cli.monitoring_file || flows_stdout).then(|| format!("{prefix}_monitoring.txt")),
+            remove_if_empty: flows_stdout && !cli.monitoring_file,
+            metrics: cli.metrics.clone(),
+            progress: match (cli.progress, cli.no_progress) {
+                (_, true) => Some(false),
+                (true, _) => Some(true),
+                _ => None,
+            },
+            log_to_file,
+            live: false,
+        },
+        shared: shared.clone(),
+        workers: nworkers,
+        ring_batches,
+        info: crate::monitor::format::InputInfo {
+            lines: {
+                let (n, d) = dlt::name(linktype);
+                vec![
+                    format!("Processing file: {input}"),
+                    format!("Link layer type: {d} [{n}/{}]", dlt::as_dlt(linktype)),
+                    format!(
+                        "Snapshot length: {}{}",
+                        reader.snaplen(),
+                        report::h(reader.snaplen() as u64, "")
+                    ),
+                ]
+            },
+            file_size: reader.file_size(),
+            pcapng,
+            capacity_ref,
+            plugin_cols: mon_cols,
+        },
+    })?;
+    // a -D series waiting for its next file ends on SIGINT/SIGTERM
+    let ctl = mon.hub.ctl.clone();
+    series.on_interrupt(move || ctl.level.load(Ordering::Relaxed) < 3);
     let mut lanes = Vec::new();
     let mut out_rings = Vec::new();
     let mut out_free = Vec::new();
@@ -407,6 +486,7 @@ pub fn run(cli: Cli) -> Result<i32, String> {
         l.to_worker.register_producer();
         l.free.register_consumer();
     }
+    mon.attach_rings(disp.lanes.iter().map(|l| l.to_worker.clone()).collect());
 
     // ---- the reader loop
     let mut pkt_no = 0u64;
@@ -414,6 +494,18 @@ pub fn run(cli: Cli) -> Result<i32, String> {
     let mut warned_links: Vec<u32> = Vec::new();
     let mut read_error: Option<String> = None;
     loop {
+        if series.has_lines() {
+            for l in series.take_lines() {
+                log.line(&l);
+            }
+            log.flush();
+        }
+        if pkt_no & 0xfff == 0 {
+            if let Some(l) = progress.tick(reader.bytes_consumed(), reader.file_size()) {
+                log.line(&l);
+                log.flush();
+            }
+        }
         match reader.next_record() {
             Ok(Some(rec)) => {
                 pkt_no += 1;
@@ -456,8 +548,18 @@ pub fn run(cli: Cli) -> Result<i32, String> {
                         }
                     }
                 }
+                // monitoring: a due report (in step), USR1/USR2/INT/TERM
+                if mon.due(pkt_no, rec.ts)
+                    && mon.handle(pkt_no, rec.ts, &mut disp, &mut log) == crate::monitor::Step::Stop
+                {
+                    break;
+                }
             }
             Ok(None) => break,
+            Err(e) if crate::capture::series::is_pending(&e) => {
+                // a -D series waits for data: hand the partial batches on to the workers
+                disp.tick_all(false);
+            }
             Err(e) => {
                 let msg = e.to_string();
                 log.line(&format!(
@@ -470,6 +572,10 @@ pub fn run(cli: Cli) -> Result<i32, String> {
         }
     }
     let _ = read_error;
+    for l in series.take_lines() {
+        log.line(&l);
+    }
+    mon.reader_done(&disp);
     disp.ingest.finish_counters();
     disp.finish();
     let elapsed_read = started.elapsed();
@@ -487,6 +593,8 @@ pub fn run(cli: Cli) -> Result<i32, String> {
     if let Err(e) = wstats {
         return Err(format!("writing output: {e}"));
     }
+
+    mon.finish(&mut log);
 
     // ---- end report
     let mut total = disp.ingest.counters.clone();
@@ -531,6 +639,9 @@ pub fn run(cli: Cli) -> Result<i32, String> {
             "[INF] Hash Autopilot: Fix: Invoke tamandua with '-f {}' (or raise MAX_FLOWS)",
             (cap_total / T2_TABLE).max(1) * 2
         ));
+        if budget.is_some() {
+            log.line("[INF] The flow-table cap came from the memory budget: raise --memory-budget (MEMORY_BUDGET) to keep more flows in memory");
+        }
     }
     // merge plugin instances for the report
     let mut merged: Vec<Box<dyn Plugin>> = Vec::new();
@@ -557,7 +668,7 @@ pub fn run(cli: Cli) -> Result<i32, String> {
     let input_report = ReportInput {
         counters: &total,
         plugin_lines,
-        file_size: reader.file_size(),
+        file_size: series.report_size(),
         pcapng,
         peak_flows: shared.peak.load(Ordering::Relaxed),
         capacity_ref,
@@ -568,6 +679,9 @@ pub fn run(cli: Cli) -> Result<i32, String> {
         per_worker,
     };
     for l in report::body(&input_report) {
+        log.line(&l);
+    }
+    for l in crate::batch::problem_lines(&series) {
         log.line(&l);
     }
     log.flush();

@@ -12,16 +12,22 @@
 //! [`report`] prints the end report; [`app`] wires the stages together for a run.
 
 pub mod app;
+pub mod batch;
+pub mod budget;
 pub mod capture;
 pub mod cli;
 pub mod config;
+pub mod control;
 pub mod dispatch;
 pub mod dissect;
 pub mod flow;
 pub mod flowstat;
+pub mod live;
+pub mod monitor;
 pub mod output;
 pub mod plugin;
 pub mod plugins;
+pub mod progress;
 pub mod report;
 pub mod textfmt;
 pub mod time;

@@ -4,13 +4,19 @@
 //! (the reader thread then dissects and dispatches them). [`pcapfile`] reads one pcap/pcapng
 //! file or stream.
 
+pub mod afpacket;
+pub mod afxdp;
+pub mod decompress;
+pub mod libpcap;
 pub mod pcapfile;
+pub mod series;
 
 pub use pcapfile::{FileFormat, InputError, PcapReader, Record};
 
 /// A replay input: one file, a pipe, or a series of files read as one stream.
 pub trait Source: Send {
-    /// The next record, `Ok(None)` at the end. After an error the source is finished.
+    /// The next record, `Ok(None)` at the end. After an error the source is finished, except
+    /// for [`series::is_pending`] ("no packet yet, ask again").
     fn next_record(&mut self) -> Result<Option<Record<'_>>, InputError>;
     /// Link type of the (first) input, for the start-up check and report.
     fn linktype(&self) -> u32;

@@ -28,6 +28,11 @@ pub struct PacketBatch {
     pub tick: Option<(u64, Ts)>,
     /// Set on the last batch: flush everything and stop.
     pub eof: bool,
+    /// The global clock: (packet number, time) of the other shards' packets, in capture order.
+    /// T2 runs its timeout pass before every packet with that packet's time; a worker replays
+    /// these passes between its own packets, so every flow leaves at the same packet as in a
+    /// single-threaded run and the merged output keeps T2's order.
+    pub clock: Vec<(u64, Ts)>,
 }
 
 impl PacketBatch {
@@ -36,6 +41,7 @@ impl PacketBatch {
         self.pkts.clear();
         self.tick = None;
         self.eof = false;
+        self.clock.clear();
     }
 
     pub fn data(&self, e: &PktEntry) -> &[u8] {
@@ -59,11 +65,22 @@ pub struct OrderKey {
 }
 
 /// A written flow record: its order key and the end offsets of its text in each sink buffer.
+/// A forked record (see [`crate::output::columns::Record`]) has its alternative text right after
+/// the primary one, up to `alt_*_end`; otherwise `alt_*_end == *_end`.
 #[derive(Clone, Copy, Debug)]
 pub struct RecMeta {
     pub key: OrderKey,
     pub txt_end: u32,
     pub json_end: u32,
+    pub alt_txt_end: u32,
+    pub alt_json_end: u32,
+    /// Order-dependent bits this record sets, and the bits that select the alternative.
+    pub sets: u64,
+    pub needs: u64,
+    /// The worker's provisional flowInd, and whether no later record carries it (the writer
+    /// then forgets its global number).
+    pub prov_ind: u64,
+    pub last_of_flow: bool,
 }
 
 /// Output of one worker, in its own order.
@@ -73,6 +90,8 @@ pub struct OutBatch {
     pub recs: Vec<RecMeta>,
     pub txt: Vec<u8>,
     pub json: Vec<u8>,
+    /// Flows given a new flowInd: (packet number of the creating packet, provisional flowInd).
+    pub created: Vec<(u64, u64)>,
     /// Packet-mode lines: (pkt_no, end offset in `pkt_txt`).
     pub pkts: Vec<(u64, u32)>,
     pub pkt_txt: Vec<u8>,
@@ -84,6 +103,7 @@ pub struct OutBatch {
 impl OutBatch {
     pub fn clear(&mut self) {
         self.recs.clear();
+        self.created.clear();
         self.txt.clear();
         self.json.clear();
         self.pkts.clear();

@@ -148,8 +148,22 @@ impl Dispatcher {
             info,
         });
         self.last = Some((pkt_no, ts));
-        if b.pkts.len() >= self.batch_packets {
+        let full = b.pkts.len() >= self.batch_packets;
+        if self.lanes.len() > 1 {
+            for (i, other) in self.lanes.iter_mut().enumerate() {
+                if i != w {
+                    other.batch.clock.push((pkt_no, ts));
+                }
+            }
+        }
+        if full {
             self.send(w, false);
+        }
+        // a shard that gets few packets still hears the clock in bounded batches
+        for i in 0..self.lanes.len() {
+            if self.lanes[i].batch.clock.len() >= 4 * self.batch_packets {
+                self.send(i, false);
+            }
         }
         self.since_tick += 1;
         if self.since_tick >= self.tick_packets {

@@ -30,7 +30,7 @@ pub enum FlowClass {
 
 /// The flow key (core.md 7.1). For L2 flows the MACs are kept in `src`/`dst` (first 6 bytes),
 /// and `l2` tells the two kinds apart so they can never be equal.
-#[derive(Clone, Copy, Debug, Default, Hash)]
+#[derive(Clone, Copy, Debug, Default)]
 #[repr(C)]
 pub struct FlowKey {
     pub src: [u8; 16],
@@ -61,11 +61,24 @@ impl PartialEq for FlowKey {
 
 impl Eq for FlowKey {}
 
+impl std::hash::Hash for FlowKey {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        h.write(&self.src);
+        h.write(&self.dst);
+        h.write_u64(self.tail());
+        h.write_u8(self.proto);
+        h.write_u8(self.l2 as u8);
+    }
+}
+
 impl FlowKey {
     /// Ports, EtherType and VLAN packed in one word (protocol and kind are compared apart).
     #[inline]
     pub fn tail(&self) -> u64 {
-        (self.sport as u64) | (self.dport as u64) << 16 | (self.eth_type as u64) << 32 | (self.vlan as u64) << 48
+        (self.sport as u64)
+            | (self.dport as u64) << 16
+            | (self.eth_type as u64) << 32
+            | (self.vlan as u64) << 48
     }
 
     /// The key of the opposite direction.
@@ -241,6 +254,14 @@ pub mod dlt {
                 | PRISM
                 | IEEE802_11_RADIO
         )
+    }
+
+    /// The DLT value libpcap reports for a pcap LINKTYPE (they differ for raw IP: 101 → 12).
+    pub fn as_dlt(l: u32) -> u32 {
+        match l {
+            RAW_101 => RAW,
+            other => other,
+        }
     }
 
     /// libpcap's name and description of a link type, for the report and error messages.
@@ -1652,7 +1673,11 @@ impl Cx<'_> {
         let d = self.d;
         // "wlan" is the first name only for the plain 802.11 link type
         self.desc.add("wlan", true);
-        let (fc0, fc1) = if swapped { (u8_at(d, w + 1), u8_at(d, w)) } else { (u8_at(d, w), u8_at(d, w + 1)) };
+        let (fc0, fc1) = if swapped {
+            (u8_at(d, w + 1), u8_at(d, w))
+        } else {
+            (u8_at(d, w), u8_at(d, w + 1))
+        };
         let ftype = (fc0 >> 2) & 3;
         let subtype = fc0 >> 4;
         if ftype != 2 || fc1 & 0x40 != 0 || !matches!(subtype, 0..=3 | 8..=11) {

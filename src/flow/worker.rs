@@ -27,6 +27,8 @@ pub struct Shared {
     pub peak: AtomicU64,
     /// Packets processed by all workers (monitoring).
     pub processed: AtomicU64,
+    /// The monitor (reports, per-worker gauges), when the run has one.
+    pub monitor: std::sync::OnceLock<Arc<crate::monitor::Link>>,
 }
 
 /// What a worker is configured with.
@@ -68,9 +70,15 @@ pub struct Worker {
     local_index: u64,
     last_pkt_no: u64,
     remove: Vec<u32>,
+    /// Flows found due by the current timeout pass (reused buffer).
+    expired: Vec<u32>,
+    /// The registered timeout values, longest first (the handlers' walk order).
+    timeouts_desc: Vec<f32>,
     shared: Arc<Shared>,
     /// Flows evicted at the cap: the first eviction prints the autopilot warning.
     pub evicted: u64,
+    /// Monitoring: gauges and report answers (see `crate::monitor`).
+    mon: Option<crate::monitor::WorkerPort>,
 }
 
 impl Worker {
@@ -97,6 +105,18 @@ impl Worker {
             local_index: 0,
             last_pkt_no: 0,
             remove: Vec::new(),
+            expired: Vec::new(),
+            timeouts_desc: {
+                let mut t = s.timeouts.clone();
+                t.sort_by(|a, b| b.total_cmp(a));
+                t.dedup();
+                t
+            },
+            mon: s
+                .shared
+                .monitor
+                .get()
+                .map(|l| crate::monitor::WorkerPort::new(l.clone(), s.index)),
             shared: s.shared,
             evicted: 0,
         }
@@ -147,8 +167,20 @@ impl Worker {
 
     /// Processes one batch of packets (all belonging to this worker's shard).
     pub fn process_batch(&mut self, batch: &PacketBatch) {
+        // own packets and the other shards' clock, merged in capture order
+        let mut clock = batch.clock.iter().peekable();
         for e in &batch.pkts {
+            while let Some(&&(no, ts)) = clock.peek() {
+                if no > e.pkt_no {
+                    break;
+                }
+                self.tick(ts, no);
+                clock.next();
+            }
             self.packet(e, batch.data(e), batch.desc(e));
+        }
+        for &(no, ts) in clock {
+            self.tick(ts, no);
         }
         if let Some((no, ts)) = batch.tick {
             if no > self.last_pkt_no {
@@ -159,6 +191,28 @@ impl Worker {
         self.shared
             .processed
             .fetch_add(batch.pkts.len() as u64, Ordering::Relaxed);
+        if let Some(m) = self.mon.as_mut() {
+            m.after_batch(
+                batch.tick.map(|t| t.0),
+                &self.counters,
+                &self.table,
+                &mut self.plugins,
+            );
+        }
+    }
+
+    /// Live capture: answers a pending monitoring request with this worker's figures and its
+    /// own dissection counters (`ingest`); call it every few milliseconds.
+    pub fn monitor_poll(&mut self, ingest: &Counters, last_ts: Ts) {
+        if let Some(m) = self.mon.as_mut() {
+            m.poll(
+                ingest,
+                &self.counters,
+                &self.table,
+                &mut self.plugins,
+                last_ts,
+            );
+        }
     }
 
     /// A timeout pass at time `now` for an event numbered `event` (the writer orders records
@@ -178,10 +232,9 @@ impl Worker {
     }
 
     fn timeout_pass(&mut self, now: Ts, event: u64) {
-        let mut expired = std::mem::take(&mut self.remove);
-        expired.clear();
         // collect first: writing needs the whole worker, the pass only borrows the table
-        let mut pairs: Vec<u32> = Vec::new();
+        let mut pairs = std::mem::take(&mut self.expired);
+        pairs.clear();
         self.table.timeout_pass(now, |t, s| {
             pairs.push(s);
             let p = t.get(s).partner;
@@ -191,18 +244,28 @@ impl Worker {
                 detach(t, p);
             }
         });
-        for s in pairs {
+        for &s in &pairs {
+            // Between shards, records of one event are interleaved as T2's single walk would
+            // order them: by timeout handler (longest first), then LRU position. Within a shard
+            // the writer keeps the worker's own (exact) order whatever this key says.
+            let f = self.table.get(s);
+            let rank = self
+                .timeouts_desc
+                .iter()
+                .position(|&t| t == f.timeout)
+                .unwrap_or(0) as u64;
+            let minor = rank << 48 | (f.lru_stamp & ((1 << 48) - 1));
             self.write_pair(
                 s,
                 OrderKey {
                     event,
-                    minor: 0,
+                    minor,
                     worker: self.index as u32,
                     seq: 0,
                 },
             );
         }
-        self.remove = expired;
+        self.expired = pairs;
     }
 
     /// The flow stage for one packet (core.md 7.5–7.6, 8).
@@ -231,7 +294,6 @@ impl Worker {
                     self.counters.no_create_drops += 1;
                     return;
                 };
-                self.counters.num_l2 += 1;
                 self.counters.add_l2_type(info.eth_type, 1, e.caplen as u64);
                 match info.eth_type {
                     0x0806 => self.counters.arp += 1,
@@ -366,6 +428,7 @@ impl Worker {
             self.first_fragment(slot, info, status, false);
         } else if self.table.get(slot).has(IPV4_FRAG_PENDING) {
             self.table.get_mut(slot).status |= IPV4_FRAG_ERR;
+            self.counters.global_warn |= IPV4_FRAG_ERR;
         }
         Some(slot)
     }
@@ -390,6 +453,7 @@ impl Worker {
             let old = frag_key(&fkey, last_id, fkey.proto);
             if !self.table.frag_remove(&old) || last_id != info.frag_id {
                 self.table.get_mut(slot).status |= IPV4_FRAG_ERR;
+                self.counters.global_warn |= IPV4_FRAG_ERR;
             }
             self.table.frag_insert(key, slot);
         } else if let Some(other) = self.table.frag_get(&key) {
@@ -468,6 +532,7 @@ impl Worker {
         let new_index = (self.local_index - 1) * self.workers as u64 + self.index as u64 + 1;
         match partner {
             Some(r) if r == slot => {
+                self.out.created.push((pkt.pkt_no, new_index));
                 self.counters.total_a += 1;
                 let f = self.table.get_mut(slot);
                 f.flow_ind = new_index;
@@ -493,6 +558,7 @@ impl Worker {
                 self.local_index -= 1;
             }
             None => {
+                self.out.created.push((pkt.pkt_no, new_index));
                 self.counters.total_a += 1;
                 let f = self.table.get_mut(slot);
                 f.flow_ind = new_index;
@@ -539,7 +605,8 @@ impl Worker {
             let Some(s) = *s else { continue };
             key.seq = self.seq;
             self.seq += 1;
-            self.emit(s, i as u8, key);
+            let last = i == 1 || order[1].is_none();
+            self.emit(s, i as u8, key, last);
         }
         for s in order.into_iter().flatten() {
             let (pending, fkey, last) = {
@@ -556,13 +623,10 @@ impl Worker {
     }
 
     /// Formats one record (dir + flowInd + plugin columns) into the output batch.
-    fn emit(&mut self, slot: u32, dir: u8, key: OrderKey) {
+    fn emit(&mut self, slot: u32, dir: u8, key: OrderKey, last_of_flow: bool) {
         let alarmed = self.table.get(slot).has(FL_ALARM);
         if alarmed {
             self.counters.alarm_flows += 1;
-        }
-        if self.alarm_mode && !alarmed {
-            return;
         }
         self.rec.clear();
         self.rec.u8(dir);
@@ -574,16 +638,36 @@ impl Worker {
         for p in self.plugins.iter_mut() {
             p.on_flow_terminate(&cx, &mut self.rec);
         }
+        // ALARM_MODE: every flow reaches the plugins (their report aggregates), only alarmed
+        // flows are written
+        if self.alarm_mode && !alarmed {
+            return;
+        }
         if self.txt {
             txt::write_record(&self.columns, &self.rec.buf, &mut self.out.txt);
         }
         if self.json {
             json::write_record(&self.columns, &self.rec.buf, &mut self.out.json);
         }
+        let (txt_end, json_end) = (self.out.txt.len() as u32, self.out.json.len() as u32);
+        if self.rec.forked {
+            if self.txt {
+                txt::write_record(&self.columns, &self.rec.alt, &mut self.out.txt);
+            }
+            if self.json {
+                json::write_record(&self.columns, &self.rec.alt, &mut self.out.json);
+            }
+        }
         self.out.recs.push(RecMeta {
             key,
-            txt_end: self.out.txt.len() as u32,
-            json_end: self.out.json.len() as u32,
+            txt_end,
+            json_end,
+            alt_txt_end: self.out.txt.len() as u32,
+            alt_json_end: self.out.json.len() as u32,
+            sets: self.rec.sets,
+            needs: if self.rec.forked { self.rec.needs } else { 0 },
+            prov_ind: self.table.get(slot).flow_ind,
+            last_of_flow,
         });
     }
 

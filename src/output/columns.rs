@@ -104,32 +104,86 @@ impl Column {
 /// A flow record under construction: values in column order, little-endian binary. Repeating
 /// columns start with a u32 repetition count. Strings are a u16 length plus bytes. IPX values
 /// are a version byte plus 16 address bytes.
+///
+/// Some T2 columns depend on the flows written *before* this one in the output (tcpFlags'
+/// tcpWS and tcpJA4T test an aggregate over all flows written so far). A worker only knows its
+/// own shard's past, so when such a value is undecided the plugin *forks* the record: from then
+/// on every value goes to both renderings, except the `split_*` values, which differ. The
+/// writer, which sees the global order, keeps the OR of every record's `sets` bits and picks the
+/// alternative rendering when that OR meets the record's `needs` bits.
 #[derive(Default, Clone)]
 pub struct Record {
     pub buf: Vec<u8>,
+    /// The alternative rendering (valid when `forked`).
+    pub alt: Vec<u8>,
+    pub forked: bool,
+    /// Global order-dependent bits this record contributes.
+    pub sets: u64,
+    /// Bits whose global presence selects `alt`.
+    pub needs: u64,
 }
 
 impl Record {
     pub fn clear(&mut self) {
         self.buf.clear();
+        self.alt.clear();
+        self.forked = false;
+        self.sets = 0;
+        self.needs = 0;
+    }
+    #[inline]
+    fn put(&mut self, b: &[u8]) {
+        self.buf.extend_from_slice(b);
+        if self.forked {
+            self.alt.extend_from_slice(b);
+        }
+    }
+    /// Starts (or extends) an alternative rendering chosen when `needs` bits are set globally.
+    pub fn fork(&mut self, needs: u64) {
+        if !self.forked {
+            self.alt.clear();
+            self.alt.extend_from_slice(&self.buf);
+            self.forked = true;
+        }
+        self.needs |= needs;
+    }
+    /// Declares global order-dependent bits this record sets (see the type's comment).
+    pub fn mark_sets(&mut self, bits: u64) {
+        self.sets |= bits;
+    }
+    /// A u16 that is `plain` in the primary rendering and `alt` in the alternative one.
+    pub fn split_u16(&mut self, plain: u16, alt: u16) {
+        self.buf.extend_from_slice(&plain.to_le_bytes());
+        self.alt.extend_from_slice(&alt.to_le_bytes());
+    }
+    /// A string that differs between the two renderings.
+    pub fn split_str(&mut self, plain: &[u8], alt: &[u8]) {
+        let (p, a) = (
+            plain.len().min(u16::MAX as usize),
+            alt.len().min(u16::MAX as usize),
+        );
+        self.buf.extend_from_slice(&(p as u16).to_le_bytes());
+        self.buf.extend_from_slice(&plain[..p]);
+        self.alt.extend_from_slice(&(a as u16).to_le_bytes());
+        self.alt.extend_from_slice(&alt[..a]);
     }
     pub fn reps(&mut self, n: u32) {
-        self.buf.extend_from_slice(&n.to_le_bytes());
+        self.put(&n.to_le_bytes());
     }
     pub fn u8(&mut self, v: u8) {
-        self.buf.push(v);
+        self.put(&[v]);
     }
     pub fn u16(&mut self, v: u16) {
-        self.buf.extend_from_slice(&v.to_le_bytes());
+        self.put(&v.to_le_bytes());
     }
     pub fn u32(&mut self, v: u32) {
-        self.buf.extend_from_slice(&v.to_le_bytes());
+        self.put(&v.to_le_bytes());
     }
     pub fn u64(&mut self, v: u64) {
-        self.buf.extend_from_slice(&v.to_le_bytes());
+        self.put(&v.to_le_bytes());
     }
     pub fn i8(&mut self, v: i8) {
-        self.buf.push(v as u8);
+        self.put(&[v as u8]);
     }
     pub fn i16(&mut self, v: i16) {
         self.u16(v as u16);
@@ -141,27 +195,27 @@ impl Record {
         self.u64(v as u64);
     }
     pub fn f32(&mut self, v: f32) {
-        self.buf.extend_from_slice(&v.to_le_bytes());
+        self.put(&v.to_le_bytes());
     }
     pub fn f64(&mut self, v: f64) {
-        self.buf.extend_from_slice(&v.to_le_bytes());
+        self.put(&v.to_le_bytes());
     }
     pub fn ts(&mut self, sec: u64, nsec: u32) {
         self.u64(sec);
         self.u32(nsec);
     }
     pub fn mac(&mut self, m: [u8; 6]) {
-        self.buf.extend_from_slice(&m);
+        self.put(&m);
     }
     /// `ver` 4 or 6 (address in the first 4 or all 16 bytes), 0 for "no IP" (`-`).
     pub fn ip(&mut self, ver: u8, a: &[u8; 16]) {
-        self.buf.push(ver);
-        self.buf.extend_from_slice(a);
+        self.put(&[ver]);
+        self.put(a);
     }
     pub fn str(&mut self, s: &[u8]) {
         let n = s.len().min(u16::MAX as usize);
         self.u16(n as u16);
-        self.buf.extend_from_slice(&s[..n]);
+        self.put(&s[..n]);
     }
 }
 
@@ -273,6 +327,23 @@ mod tests {
         assert_eq!(rd.reps(), 2);
         assert!(matches!(rd.value(Ty::Sc), Value::Str(b"eth:ipv4")));
         assert!(matches!(rd.value(Ty::IpX), Value::Ip(4, a) if a[0] == 10 && a[3] == 1));
+    }
+
+    #[test]
+    fn forked_record_renders_two_ways() {
+        let mut r = Record::default();
+        r.u8(1);
+        r.fork(0x200);
+        r.split_u16(0, 32);
+        r.u8(9);
+        let mut a = RecordReader::new(&r.buf);
+        let mut b = RecordReader::new(&r.alt);
+        assert!(matches!(a.value(Ty::U8), Value::U(1)) && matches!(b.value(Ty::U8), Value::U(1)));
+        assert!(
+            matches!(a.value(Ty::U16), Value::U(0)) && matches!(b.value(Ty::U16), Value::U(32))
+        );
+        assert!(matches!(a.value(Ty::U8), Value::U(9)) && matches!(b.value(Ty::U8), Value::U(9)));
+        assert_eq!(r.needs, 0x200);
     }
 
     #[test]

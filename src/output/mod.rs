@@ -4,5 +4,6 @@
 pub mod columns;
 pub mod json;
 pub mod prefix;
+pub mod rotate;
 pub mod txt;
 pub mod writer;

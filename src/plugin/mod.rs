@@ -74,6 +74,7 @@ impl FlowCx<'_> {
     /// (T2's FORCE_MODE / T2_RM_FLOW). The flow gets RMFLOW.
     pub fn force_remove(&mut self) {
         self.flow_mut().status |= crate::flowstat::RMFLOW;
+        *self.global_warn |= crate::flowstat::RMFLOW;
         if !self.remove.contains(&self.slot) {
             self.remove.push(self.slot);
         }

@@ -4,6 +4,7 @@ pub mod basic_flow;
 pub mod basic_stats;
 pub mod tcp_flags;
 pub mod tcp_states;
+pub mod tcp_win;
 
 use crate::config::Config;
 use crate::plugin::{Plugin, PluginInfo};
@@ -34,8 +35,9 @@ pub fn registry() -> Vec<PluginInfo> {
             make: |_c: &Config| Box::new(tcp_states::TcpStates::new()) as Box<dyn Plugin>,
             settings: &[],
         },
+        tcp_win::info(),
     ]
 }
 
 /// The default plugin list (T2's default set).
-pub const DEFAULT: &str = "basicFlow,basicStats,txtSink";
+pub const DEFAULT: &str = "basicFlow,basicStats,tcpFlags,tcpStates,txtSink";

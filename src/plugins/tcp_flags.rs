@@ -358,7 +358,8 @@ impl TcpFlags {
     }
 
     /// The tcpJA4T string (spec §8): window, option kinds, MSS, window scale.
-    fn ja4t(&self, st: &State) -> Vec<u8> {
+    /// tcpJA4T; `ws_used` is the aggregate's WS_USED bit (see the quirk below).
+    fn ja4t(&self, st: &State, ws_used: bool) -> Vec<u8> {
         let mut s = Vec::with_capacity(48);
         tf::push_u64(&mut s, st.win_init as u64);
         s.push(b'_');
@@ -380,7 +381,7 @@ impl TcpFlags {
         tf::push_u64(&mut s, st.mss as u64);
         s.push(b'_');
         // T2 quirk: tested on the aggregate over all flows written so far, not on this flow.
-        if self.g.fstat & FS_WS_USED != 0 {
+        if ws_used {
             tf::push_u64(&mut s, st.ws_shift as u64);
         } else {
             s.extend_from_slice(b"00");
@@ -746,9 +747,23 @@ impl Plugin for TcpFlags {
                 rec.u16(n);
             }
         }
+        // T2 quirk: tcpWS and JA4T's last part test WS_USED on the aggregate over all flows
+        // written so far (this one included). Once this shard has written such a flow the
+        // answer is yes everywhere after it; before that it depends on the other shards, so
+        // the record is forked and the writer picks the rendering in global order.
+        let ws_known = self.g.fstat & FS_WS_USED != 0;
+        if st.stat & FS_WS_USED != 0 {
+            rec.mark_sets(FS_WS_USED as u64);
+        }
+        if !ws_known {
+            rec.fork(FS_WS_USED as u64);
+        }
         if o.ja4t {
-            let s = self.ja4t(st);
-            rec.str(&s);
+            if ws_known {
+                rec.str(&self.ja4t(st, true));
+            } else {
+                rec.split_str(&self.ja4t(st, false), &self.ja4t(st, true));
+            }
         }
         rec.u16(st.opt_pkt_cnt);
         rec.u16(st.opt_cnt);
@@ -757,12 +772,12 @@ impl Plugin for TcpFlags {
         // T2 quirk: WS_USED is taken from the aggregate over all flows written so far (this
         // one included), so flows without window scaling print 1 once any earlier flow had it.
         // The shift is taken mod 32 (x86) and the result truncated to 16 bits.
-        let ws = if self.g.fstat & FS_WS_USED != 0 {
-            (1u32 << (st.ws_shift & 31)) as u16
+        let ws = (1u32 << (st.ws_shift & 31)) as u16;
+        if ws_known {
+            rec.u16(ws);
         } else {
-            0
-        };
-        rec.u16(ws);
+            rec.split_u16(0, ws);
+        }
         if o.mptcp {
             rec.u16(st.mp_types);
             rec.u8(st.mp_flags);
@@ -822,8 +837,8 @@ impl Plugin for TcpFlags {
         a.n_seq_retries += b.n_seq_retries;
         a.n_syn_retries += b.n_syn_retries;
         a.n_mptcp_opts += b.n_mptcp_opts;
-        for i in 0..4 {
-            self.base[i] += o.base[i];
+        for (b, ob) in self.base.iter_mut().zip(o.base) {
+            *b += ob;
         }
     }
 
@@ -905,9 +920,8 @@ impl Plugin for TcpFlags {
         for v in [g.ip_flags, g.fstat, g.flags, g.anom] {
             out.push(format!("0x{v:x}"));
         }
-        let cur = self.counters();
-        for i in 0..4 {
-            out.push(cur[i].wrapping_sub(self.base[i]).to_string());
+        for (c, b) in self.counters().iter().zip(self.base) {
+            out.push(c.wrapping_sub(b).to_string());
         }
     }
 

@@ -109,6 +109,7 @@ impl Default for Counters {
 impl Counters {
     /// Adds another side's counters (worker or reader) into this one.
     pub fn merge(&mut self, o: &Counters) {
+        let own_packets = self.packets;
         self.packets += o.packets;
         self.raw_bytes += o.raw_bytes;
         self.processed_bytes += o.processed_bytes;
@@ -126,14 +127,27 @@ impl Counters {
         self.hdr_max = self.hdr_max.max(o.hdr_max);
         self.vlan_max = self.vlan_max.max(o.vlan_max);
         self.mpls_max = self.mpls_max.max(o.mpls_max);
+        // header-count mean weighted by packets (the sides count disjoint packets; in replay only
+        // the reader has any, so its float32 running mean is kept exactly)
         if o.packets > 0 {
-            self.hdr_avg = o.hdr_avg;
+            self.hdr_avg = if own_packets == 0 {
+                o.hdr_avg
+            } else {
+                ((self.hdr_avg as f64 * own_packets as f64 + o.hdr_avg as f64 * o.packets as f64)
+                    / (own_packets + o.packets) as f64) as f32
+            };
         }
-        if self.first_ts.is_none() {
-            self.first_ts = o.first_ts;
-            self.last_ts = o.last_ts;
-        } else if o.first_ts.is_some() {
-            self.last_ts = o.last_ts;
+        // the first packet is the earliest first; the last is the latest (live shards)
+        match (self.first_ts, o.first_ts) {
+            (None, _) => {
+                self.first_ts = o.first_ts;
+                self.last_ts = o.last_ts;
+            }
+            (Some(a), Some(b)) => {
+                self.first_ts = Some(a.min(b));
+                self.last_ts = self.last_ts.max(o.last_ts);
+            }
+            (Some(_), None) => {}
         }
         self.pad_bytes += o.pad_bytes;
         self.frag_v4 += o.frag_v4;

@@ -413,6 +413,20 @@ pub fn status_lines(gw: u64) -> Vec<String> {
 }
 
 /// Peak resident memory of this process in KB (from /proc), and the machine's memory.
+/// Problem files of a multi-file input (`-R`, `-D`): (file, what went wrong) in the order met.
+pub fn problem_files(list: &[(String, String)], files_opened: usize) -> Vec<String> {
+    let mut o = vec![format!(
+        "[WRN] Problem files: {} ({} files opened; what was read before a fault was kept)",
+        list.len(),
+        files_opened
+    )];
+    for (file, what) in list {
+        let what = what.strip_prefix(&format!("{file}: ")).unwrap_or(what);
+        o.push(format!("[WRN]     {file}: {what}"));
+    }
+    o
+}
+
 pub fn memory_kb() -> (u64, u64) {
     let read = |path: &str, key: &str| -> u64 {
         std::fs::read_to_string(path)
