@@ -501,6 +501,7 @@ pub fn run(cli: Cli) -> Result<i32, String> {
             log.flush();
         }
         if pkt_no & 0xfff == 0 {
+            mon.set_input_position(reader.bytes_consumed());
             if let Some(l) = progress.tick(reader.bytes_consumed(), reader.file_size()) {
                 log.line(&l);
                 log.flush();

@@ -715,8 +715,12 @@ impl Monitor {
         r.raw_bytes.store(c.raw_bytes, Ordering::Relaxed);
         r.processed_bytes
             .store(c.processed_bytes, Ordering::Relaxed);
-        r.file_pos
-            .store(24 + c.processed_bytes + 16 * c.packets, Ordering::Relaxed);
+    }
+
+    /// The input's position in bytes as stored (on disk: compressed files and `-R`/`-D` series
+    /// count their compressed bytes), for the progress bar and the metrics.
+    pub fn set_input_position(&self, bytes: u64) {
+        self.hub.reader.file_pos.store(bytes, Ordering::Relaxed);
     }
 
     /// Issues a report at packet `pkt_no` (see the module description).
