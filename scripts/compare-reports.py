@@ -14,6 +14,11 @@ SKIP = re.compile(r"^(=+|Tranalyzer|tamandua|Date:|Finished processing|Finished 
                   r"\[INF\] IPv4 Ver|\[INF\] IPv6 Ver|\[INF\] Memory budget)")
 
 
+# Documented differences (docs/t2-differences.md): libpcap accepts this fuzzed file's oversized
+# first record, tamandua stops there with a truncation warning naming the offset (no flows either way).
+KNOWN = {"fuzz-2021-10-13"}
+
+
 def lines(path):
     out = []
     for l in open(path, encoding="utf-8", errors="replace").read().split("\n"):
@@ -35,7 +40,7 @@ shown = 0
 for stem in sorted(os.listdir(ref)):
     pcap = next((os.path.join(shared, "pcaps", "ndpi", stem + e) for e in (".pcap", ".pcapng", ".cap")
                  if os.path.exists(os.path.join(shared, "pcaps", "ndpi", stem + e))), None)
-    if not pcap:
+    if not pcap or stem in KNOWN:
         continue
     subprocess.run([a.bin, "-r", pcap, "-w", os.path.join(out, stem), "-l", "-c", a.cpus],
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -612,28 +612,10 @@ pub fn run(cli: Cli) -> Result<i32, String> {
     }
     let stop_ts = if pkt_no > 0 { last_ts } else { Ts::ZERO };
     let start_ts = total.first_ts.unwrap_or(Ts::ZERO);
-    log.line(&report::date(
-        "Dump stop : ",
-        stop_ts.sec,
-        stop_ts.nsec as i32 as i64,
-    ));
-    let dd = stop_ts.t2_duration(start_ts);
-    log.line(&report::duration(
-        "Total dump duration: ",
-        dd.sec,
-        dd.nsec as i64,
-    ));
-    log.line(&report::duration(
-        "Finished processing. Elapsed time: ",
-        elapsed_read.as_secs(),
-        elapsed_read.subsec_nanos() as i64,
-    ));
     let el = started.elapsed();
-    log.line(&report::duration(
-        "Finished unloading flow memory. Time: ",
-        el.as_secs(),
-        el.subsec_nanos() as i64,
-    ));
+    for l in report::closing_lines(start_ts, stop_ts, elapsed_read, el) {
+        log.line(&l);
+    }
     if total.rm_flows > 0 {
         log.line("[WRN] Hash Autopilot: main HashMap full: flushing 1 oldest flow(s)");
         log.line(&format!(
@@ -645,16 +627,7 @@ pub fn run(cli: Cli) -> Result<i32, String> {
         }
     }
     // merge plugin instances for the report
-    let mut merged: Vec<Box<dyn Plugin>> = Vec::new();
-    let mut rest = workers.into_iter();
-    if let Some(first) = rest.next() {
-        merged = first.plugins;
-        for w in rest {
-            for (m, o) in merged.iter_mut().zip(w.plugins.iter()) {
-                m.merge(o.as_ref());
-            }
-        }
-    }
+    let merged = crate::plugin::merge_instances(workers.into_iter().map(|w| w.plugins));
     let totals = ReportTotals {
         packets: total.packets,
         ab_bytes: total.a_bytes + total.b_bytes,

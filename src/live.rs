@@ -26,7 +26,7 @@ use crate::dissect::dlt;
 use crate::flow::worker::{Shared, Worker, WorkerSetup};
 use crate::output::columns::Column;
 use crate::output::{prefix, txt, writer};
-use crate::plugin::{Plugin, ReportTotals};
+use crate::plugin::ReportTotals;
 use crate::report::{self, ReportInput, WorkerLine};
 use crate::time::Ts;
 use std::io::{self, Write};
@@ -917,28 +917,10 @@ pub fn run(cli: Cli, sel: Selection, cfg: Config) -> Result<i32, String> {
     if let Some(f) = total.first_ts {
         log.line(&report::date("Dump start: ", f.sec, f.nsec as i32 as i64));
     }
-    log.line(&report::date(
-        "Dump stop : ",
-        stop_ts.sec,
-        stop_ts.nsec as i32 as i64,
-    ));
-    let dd = stop_ts.t2_duration(start_ts);
-    log.line(&report::duration(
-        "Total dump duration: ",
-        dd.sec,
-        dd.nsec as i64,
-    ));
-    log.line(&report::duration(
-        "Finished processing. Elapsed time: ",
-        elapsed_read.as_secs(),
-        elapsed_read.subsec_nanos() as i64,
-    ));
     let el = started.elapsed();
-    log.line(&report::duration(
-        "Finished unloading flow memory. Time: ",
-        el.as_secs(),
-        el.subsec_nanos() as i64,
-    ));
+    for l in report::closing_lines(start_ts, stop_ts, elapsed_read, el) {
+        log.line(&l);
+    }
     if total.rm_flows > 0 {
         log.line("[WRN] Hash Autopilot: main HashMap full: flushing 1 oldest flow(s)");
         log.line(&format!(
@@ -946,16 +928,7 @@ pub fn run(cli: Cli, sel: Selection, cfg: Config) -> Result<i32, String> {
             (cap_total / app::T2_TABLE).max(1) * 2
         ));
     }
-    let mut merged: Vec<Box<dyn Plugin>> = Vec::new();
-    let mut rest = results.into_iter().map(|r| r.worker);
-    if let Some(first) = rest.next() {
-        merged = first.plugins;
-        for w in rest {
-            for (m, o) in merged.iter_mut().zip(w.plugins.iter()) {
-                m.merge(o.as_ref());
-            }
-        }
-    }
+    let merged = crate::plugin::merge_instances(results.into_iter().map(|r| r.worker.plugins));
     let totals = ReportTotals {
         packets: total.packets,
         ab_bytes: total.a_bytes + total.b_bytes,

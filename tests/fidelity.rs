@@ -90,6 +90,21 @@ fn packets_txt_matches_t2_packet_mode_for_one_and_two_workers() {
     }
 }
 
+#[test]
+fn end_reports_match_t2_line_for_line() {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scripts")
+        .join("compare-reports.py");
+    let o = Command::new("python3")
+        .arg(&script)
+        .arg(bin())
+        .args(["-c", "0"])
+        .output()
+        .expect("python3");
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "end reports differ from T2's:\n{text}");
+}
+
 /// A tiny reader for the flat JSON object fidelity.py prints (numbers and one nested object).
 mod serde_json_lite {
     #[derive(Debug)]

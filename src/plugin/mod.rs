@@ -161,6 +161,21 @@ pub trait Plugin: Send {
     fn as_any(&self) -> &dyn Any;
 }
 
+/// Folds every worker's plugin instances into the first worker's (for the end report).
+pub fn merge_instances(
+    mut workers: impl Iterator<Item = Vec<Box<dyn Plugin>>>,
+) -> Vec<Box<dyn Plugin>> {
+    let Some(mut merged) = workers.next() else {
+        return Vec::new();
+    };
+    for other in workers {
+        for (m, o) in merged.iter_mut().zip(other.iter()) {
+            m.merge(o.as_ref());
+        }
+    }
+    merged
+}
+
 /// Per-flow plugin state indexed by flow slot; grows with the flow table.
 #[derive(Clone, Debug)]
 pub struct SlotVec<T> {

@@ -59,6 +59,31 @@ pub fn duration(prefix: &str, sec: u64, nsec: i64) -> String {
     String::from_utf8(v).unwrap_or_default()
 }
 
+/// The lines that close processing (core.md 13.2 item 10): dump stop, total dump duration,
+/// elapsed processing time and the time until the flows were written.
+pub fn closing_lines(
+    start: crate::time::Ts,
+    stop: crate::time::Ts,
+    processing: std::time::Duration,
+    total: std::time::Duration,
+) -> Vec<String> {
+    let dd = stop.t2_duration(start);
+    vec![
+        date("Dump stop : ", stop.sec, stop.nsec as i32 as i64),
+        duration("Total dump duration: ", dd.sec, dd.nsec as i64),
+        duration(
+            "Finished processing. Elapsed time: ",
+            processing.as_secs(),
+            processing.subsec_nanos() as i64,
+        ),
+        duration(
+            "Finished unloading flow memory. Time: ",
+            total.as_secs(),
+            total.subsec_nanos() as i64,
+        ),
+    ]
+}
+
 /// Everything the end report needs besides the counters.
 pub struct ReportInput<'a> {
     pub counters: &'a Counters,
