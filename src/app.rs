@@ -435,7 +435,9 @@ pub fn run(cli: Cli) -> Result<i32, String> {
     let mut out_free = Vec::new();
     let mut handles = Vec::new();
     for (i, cpu) in cpus.iter().enumerate() {
-        let to_worker: Arc<Ring<Box<PacketBatch>>> = Arc::new(Ring::new(ring_batches));
+        // replay: only throughput matters, so a worker is woken for several batches at once
+        let to_worker: Arc<Ring<Box<PacketBatch>>> =
+            Arc::new(Ring::new(ring_batches).wake_batch(ring_batches / 8));
         let free: Arc<Ring<Box<PacketBatch>>> = Arc::new(Ring::new(ring_batches + 2));
         let out: Arc<Ring<Box<OutBatch>>> = Arc::new(Ring::new(ring_batches));
         let ofree: Arc<Ring<Box<OutBatch>>> = Arc::new(Ring::new(ring_batches + 2));

@@ -11,6 +11,7 @@
 //!
 //! [`report`] prints the end report; [`app`] wires the stages together for a run.
 
+pub mod allocator;
 pub mod app;
 pub mod batch;
 pub mod budget;

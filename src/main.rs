@@ -4,5 +4,6 @@ use mimalloc::MiMalloc;
 static GLOBAL: MiMalloc = MiMalloc;
 
 fn main() {
+    tamandua::allocator::tune();
     std::process::exit(tamandua::app::main());
 }

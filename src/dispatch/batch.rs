@@ -95,8 +95,12 @@ pub struct OutBatch {
     /// Packet-mode lines: (pkt_no, end offset in `pkt_txt`).
     pub pkts: Vec<(u64, u32)>,
     pub pkt_txt: Vec<u8>,
-    /// All later output of this worker has event > watermark (and pkt_no > watermark).
+    /// All later output of this worker has event > watermark (and pkt_no > watermark), or,
+    /// while the table is flushed at the end of the input (event `u64::MAX`), a minor key >
+    /// `watermark_minor`: the writer can then merge the workers' flushes as they arrive.
     pub watermark: u64,
+    /// `u64::MAX` except during the end-of-input flush (see `watermark`).
+    pub watermark_minor: u64,
     pub done: bool,
 }
 
@@ -109,7 +113,13 @@ impl OutBatch {
         self.pkts.clear();
         self.pkt_txt.clear();
         self.watermark = 0;
+        self.watermark_minor = u64::MAX;
         self.done = false;
+    }
+
+    /// The (event, minor) bound on every later output of the worker (see `watermark`).
+    pub fn bound(&self) -> (u64, u64) {
+        (self.watermark, self.watermark_minor)
     }
 
     pub fn is_empty(&self) -> bool {

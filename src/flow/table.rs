@@ -1,60 +1,88 @@
 //! One worker's shard of the flow table: an arena of flows addressed by slot, a hash index
 //! from flow key to slot, the LRU list with T2's timeout sentinels, and the fragment index
 //! (core.md 7–9). Nothing here is shared between threads.
+//!
+//! Layout, chosen for a table much larger than the caches (every packet of a busy link hits a
+//! cold flow, and a random access to DRAM costs ~100 ns):
+//! - **Arena**: flows live in fixed-size chunks, so the table grows without copying (no page
+//!   faults on a second copy, no transient doubling of memory). A [`Flow`] is two cache lines,
+//!   line-aligned: the key and the LRU position in the first, times and counters in the second.
+//! - **Index**: open addressing over a flat array of `u64` entries (hash tag + slot), linear
+//!   probing, backward-shift deletion, at most half full. An entry's place comes from a hash
+//!   that is the same for a key and its reverse, so the reverse lookup at flow creation reads
+//!   the cache line the forward lookup just read; one tag bit tells the two directions apart.
+//!   The tag holds the high hash bits, so growing rehashes without touching the flows.
+//! - **LRU list**: T2's doubly linked list (most recently used at the head, one sentinel per
+//!   timeout value) is kept as a log of slots in list order: moving a flow to the head appends
+//!   its slot and records the new position in the flow; the old entry goes stale (an entry is
+//!   live when its flow's position points back at it). A packet thus writes nothing but its own
+//!   flow and the log's end: no neighbour in the list, no cold line of the log. A sentinel is a
+//!   position in the log. The log is compacted in place when it is full and at least half stale.
+//!   The order of flows, and where every sentinel sits among them, is exactly the linked
+//!   list's (a unit test replays random operations against a linked list).
 
 use crate::dissect::{mix64, FlowKey};
 use crate::time::Ts;
 use hashbrown::HashTable;
+use std::cell::Cell;
 
 /// "No slot".
 pub const NIL: u32 = u32::MAX;
 
 /// Core per-flow state (plugins keep theirs in their own slot-indexed arrays).
 #[derive(Clone, Debug)]
+#[repr(C, align(64))]
 pub struct Flow {
+    // first cache line: what the lookup and the LRU move read
     pub key: FlowKey,
-    pub first_seen: Ts,
-    pub last_seen: Ts,
-    pub status: u64,
-    pub flow_ind: u64,
+    /// Index of the flow's entry in the LRU log; [`NIL`] when the flow is not in the table.
+    lru_pos: u32,
     /// Slot of the opposite-direction flow, or [`NIL`].
     pub partner: u32,
     /// This flow's timeout in seconds (plugins may change it at any packet).
     pub timeout: f32,
-    /// Padding bytes of the flow's packets (padBytesSnt).
-    pub pad_bytes: i64,
     /// Last IPv4 identification, `u32::MAX` for a new flow (DUPIPID needs three packets).
     pub last_ip_id: u32,
     pub last_frag_id: u32,
+    // second cache line: what every packet updates
+    pub last_seen: Ts,
+    pub first_seen: Ts,
+    pub status: u64,
+    pub flow_ind: u64,
+    /// Padding bytes of the flow's packets (padBytesSnt).
+    pub pad_bytes: i64,
     /// Packet number of the last move to the LRU head: the end-of-input flush order.
     pub lru_stamp: u64,
-    older: u32,
-    newer: u32,
-    /// A timeout-handler sentinel rather than a flow.
-    sentinel: bool,
-    live: bool,
 }
 
+const _: () = assert!(std::mem::size_of::<Flow>() == 128);
+
 impl Flow {
-    fn blank() -> Flow {
-        Flow {
-            key: FlowKey::default(),
-            first_seen: Ts::ZERO,
-            last_seen: Ts::ZERO,
-            status: 0,
-            flow_ind: 0,
-            partner: NIL,
-            timeout: 0.0,
-            pad_bytes: 0,
-            last_ip_id: u32::MAX,
-            last_frag_id: 0,
-            lru_stamp: 0,
-            older: NIL,
-            newer: NIL,
-            sentinel: false,
-            live: false,
-        }
-    }
+    const BLANK: Flow = Flow {
+        key: FlowKey {
+            src: [0; 16],
+            dst: [0; 16],
+            sport: 0,
+            dport: 0,
+            eth_type: 0,
+            vlan: 0,
+            proto: 0,
+            l2: false,
+            ip_ver: 0,
+            _pad: 0,
+        },
+        lru_pos: NIL,
+        partner: NIL,
+        timeout: 0.0,
+        last_ip_id: u32::MAX,
+        last_frag_id: 0,
+        last_seen: Ts::ZERO,
+        first_seen: Ts::ZERO,
+        status: 0,
+        flow_ind: 0,
+        pad_bytes: 0,
+        lru_stamp: 0,
+    };
 
     pub fn has(&self, bits: u64) -> bool {
         self.status & bits != 0
@@ -66,7 +94,7 @@ impl Flow {
 
     /// Whether the flow is in the table (not yet written).
     pub fn is_live(&self) -> bool {
-        self.live
+        self.lru_pos != NIL
     }
 }
 
@@ -76,14 +104,15 @@ pub fn age(now: Ts, last: Ts) -> f32 {
     (ds as f64 + (now.nsec as i64 - last.nsec as i64) as f64 / 1e9) as f32
 }
 
-/// A timeout handler: a timeout value and the sentinel that marks how far the LRU walk for
-/// that value has progressed.
+/// A timeout handler: a timeout value and its sentinel, the log position up to which the LRU
+/// walk for that value has progressed (the sentinel sits just tail-side of that entry).
 #[derive(Clone, Copy, Debug)]
 struct Handler {
     timeout: f32,
     sentinel: u32,
 }
 
+/// Hash of the fragment index.
 fn key_hash(k: &FlowKey) -> u64 {
     let a = u128::from_ne_bytes(k.src);
     let b = u128::from_ne_bytes(k.dst);
@@ -102,16 +131,241 @@ pub fn frag_key(k: &FlowKey, id: u32, proto: u8) -> FlowKey {
     }
 }
 
+// ------------------------------------------------------------------------------ key hash
+
+/// The index hash of a flow key, computed once per packet: [`FlowTable::hash`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyHash {
+    /// The same for a key and its reverse: places the entry.
+    sym: u64,
+    /// Entry tag: the high bits of `sym` with the direction in bit 0.
+    tag: u32,
+}
+
+#[inline]
+fn fold_mul(a: u64, b: u64) -> u64 {
+    let p = a as u128 * b as u128;
+    p as u64 ^ (p >> 64) as u64
+}
+
+#[inline]
+fn end_hash(addr: [u8; 16], port: u16) -> u64 {
+    let a = u128::from_le_bytes(addr);
+    fold_mul(
+        a as u64 ^ 0x243f_6a88_85a3_08d3,
+        (a >> 64) as u64 ^ (port as u64) << 40 ^ 0x1319_8a2e_0370_7344,
+    )
+}
+
+impl KeyHash {
+    #[inline]
+    fn of(k: &FlowKey) -> KeyHash {
+        let a = end_hash(k.src, k.sport);
+        let b = end_hash(k.dst, k.dport);
+        let rest =
+            (k.eth_type as u64) << 48 | (k.vlan as u64) << 32 | (k.proto as u64) << 8 | k.l2 as u64;
+        let sym = fold_mul(
+            a.wrapping_add(b) ^ 0xa409_3822_299f_31d0,
+            rest ^ 0x082e_fa98_ec4e_6c89,
+        );
+        KeyHash {
+            sym,
+            tag: ((sym >> 32) as u32 & !1) | (a < b) as u32,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------- index
+
+/// Open-addressing index: `tag << 32 | !slot`, 0 = empty (a slot is never [`NIL`]).
+struct Index {
+    e: Vec<u64>,
+    /// `64 - log2(e.len())`: an entry's home is the top bits of its hash.
+    shift: u32,
+    len: usize,
+}
+
+const INDEX_MIN: usize = 1024;
+
+impl Index {
+    fn new() -> Index {
+        Index {
+            e: vec![0; INDEX_MIN],
+            shift: 64 - INDEX_MIN.trailing_zeros(),
+            len: 0,
+        }
+    }
+
+    #[inline]
+    fn mask(&self) -> usize {
+        self.e.len() - 1
+    }
+
+    #[inline]
+    fn home(&self, h: &KeyHash) -> usize {
+        (h.sym >> self.shift) as usize
+    }
+
+    /// Home of a stored entry (its tag holds the top 31 bits of the hash).
+    #[inline]
+    fn entry_home(&self, e: u64) -> usize {
+        (e >> self.shift) as usize
+    }
+
+    #[inline]
+    fn find(&self, h: &KeyHash, mut is: impl FnMut(u32) -> bool) -> Option<u32> {
+        let mask = self.mask();
+        let mut i = self.home(h);
+        loop {
+            let e = self.e[i];
+            if e as u32 == 0 {
+                return None;
+            }
+            if (e >> 32) as u32 == h.tag && is(!(e as u32)) {
+                return Some(!(e as u32));
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    fn insert(&mut self, h: &KeyHash, slot: u32) {
+        if (self.len + 1) * 2 > self.e.len() {
+            self.grow();
+        }
+        let mask = self.mask();
+        let mut i = self.home(h);
+        while self.e[i] as u32 != 0 {
+            i = (i + 1) & mask;
+        }
+        self.e[i] = (h.tag as u64) << 32 | !slot as u64;
+        self.len += 1;
+    }
+
+    fn remove(&mut self, h: &KeyHash, slot: u32) {
+        let mask = self.mask();
+        let mut i = self.home(h);
+        loop {
+            let e = self.e[i];
+            if e as u32 == 0 {
+                debug_assert!(false, "slot {slot} not in the index");
+                return;
+            }
+            if !(e as u32) == slot {
+                break;
+            }
+            i = (i + 1) & mask;
+        }
+        // backward-shift deletion: pull later members of the cluster into the hole when
+        // their home is not after it
+        let mut hole = i;
+        let mut j = (i + 1) & mask;
+        loop {
+            let e = self.e[j];
+            if e as u32 == 0 {
+                break;
+            }
+            let home = self.entry_home(e);
+            if (j.wrapping_sub(home) & mask) >= (j.wrapping_sub(hole) & mask) {
+                self.e[hole] = e;
+                hole = j;
+            }
+            j = (j + 1) & mask;
+        }
+        self.e[hole] = 0;
+        self.len -= 1;
+    }
+
+    fn grow(&mut self) {
+        let n = self.e.len() * 2;
+        assert!(n <= 1 << 31, "flow index too large");
+        let old = std::mem::replace(&mut self.e, vec![0; n]);
+        self.shift -= 1;
+        let mask = n - 1;
+        for e in old {
+            if e as u32 != 0 {
+                let mut i = self.entry_home(e);
+                while self.e[i] as u32 != 0 {
+                    i = (i + 1) & mask;
+                }
+                self.e[i] = e;
+            }
+        }
+    }
+
+    #[inline]
+    fn prefetch(&self, h: &KeyHash) {
+        prefetch(&self.e[self.home(h)]);
+    }
+}
+
+/// Hints the CPU to bring the cache line of `p` closer (no effect on results).
+#[inline(always)]
+pub fn prefetch<T>(p: &T) {
+    prefetch_ptr(p as *const T as *const u8);
+}
+
+/// [`prefetch`] for an address that is never dereferenced.
+#[inline(always)]
+pub fn prefetch_ptr(p: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is only a hint and never faults; any address is allowed.
+    unsafe {
+        use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        _mm_prefetch::<_MM_HINT_T0>(p as *const i8);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
+// ---------------------------------------------------------------------------------- arena
+
+const CHUNK_BITS: u32 = 12;
+/// Flows per arena chunk (512 KiB).
+const CHUNK: usize = 1 << CHUNK_BITS;
+
+struct Arena {
+    chunks: Vec<Box<[Flow; CHUNK]>>,
+    len: u32,
+}
+
+impl Arena {
+    #[inline]
+    fn get(&self, s: u32) -> &Flow {
+        &self.chunks[(s >> CHUNK_BITS) as usize][s as usize & (CHUNK - 1)]
+    }
+
+    #[inline]
+    fn get_mut(&mut self, s: u32) -> &mut Flow {
+        &mut self.chunks[(s >> CHUNK_BITS) as usize][s as usize & (CHUNK - 1)]
+    }
+
+    fn push(&mut self) -> u32 {
+        let s = self.len;
+        assert!(s < NIL - 1, "flow arena full");
+        if s as usize == self.chunks.len() * CHUNK {
+            let c: Box<[Flow; CHUNK]> = vec![Flow::BLANK; CHUNK]
+                .into_boxed_slice()
+                .try_into()
+                .unwrap_or_else(|_| unreachable!());
+            self.chunks.push(c);
+        }
+        self.len += 1;
+        s
+    }
+}
+
+// ------------------------------------------------------------------------------ the table
+
 /// One worker's flow table.
 pub struct FlowTable {
-    flows: Vec<Flow>,
+    flows: Arena,
     free: Vec<u32>,
-    index: HashTable<u32>,
+    index: Index,
     frags: HashTable<(FlowKey, u32)>,
-    /// Newest end of the LRU list.
-    head: u32,
-    /// Oldest end.
-    tail: u32,
+    /// The LRU list, oldest first: slots, live where `lru_pos` of the flow points back.
+    lru: Vec<u32>,
+    /// Every log entry before this one is stale.
+    lru_tail: Cell<u32>,
     handlers: Vec<Handler>,
     live: usize,
     /// Maximum number of live flows; 0 = grow without limit.
@@ -125,12 +379,15 @@ impl FlowTable {
     /// registration order.
     pub fn new(timeouts: &[f32], capacity: usize) -> FlowTable {
         let mut t = FlowTable {
-            flows: Vec::with_capacity(1024),
+            flows: Arena {
+                chunks: Vec::new(),
+                len: 0,
+            },
             free: Vec::new(),
-            index: HashTable::with_capacity(1024),
+            index: Index::new(),
             frags: HashTable::new(),
-            head: NIL,
-            tail: NIL,
+            lru: Vec::with_capacity(1024),
+            lru_tail: Cell::new(0),
             handlers: Vec::new(),
             live: 0,
             capacity,
@@ -140,14 +397,10 @@ impl FlowTable {
             if t.handlers.iter().any(|h| h.timeout == to) {
                 continue;
             }
-            let s = t.alloc();
-            t.flows[s as usize].sentinel = true;
-            t.flows[s as usize].live = true;
-            // inserted at the tail end of the list
-            t.link_tail(s);
+            // every sentinel starts at the tail end of the (empty) list
             t.handlers.push(Handler {
                 timeout: to,
-                sentinel: s,
+                sentinel: 0,
             });
         }
         t.handlers.sort_by(|a, b| b.timeout.total_cmp(&a.timeout));
@@ -164,23 +417,17 @@ impl FlowTable {
 
     /// Slots ever allocated (plugins size their arrays to this).
     pub fn slots(&self) -> usize {
-        self.flows.len()
+        self.flows.len as usize
     }
 
+    #[inline]
     pub fn get(&self, slot: u32) -> &Flow {
-        &self.flows[slot as usize]
+        self.flows.get(slot)
     }
 
+    #[inline]
     pub fn get_mut(&mut self, slot: u32) -> &mut Flow {
-        &mut self.flows[slot as usize]
-    }
-
-    pub fn flows(&self) -> &[Flow] {
-        &self.flows
-    }
-
-    pub fn flows_mut(&mut self) -> &mut [Flow] {
-        &mut self.flows
+        self.flows.get_mut(slot)
     }
 
     /// Whether a new flow needs an eviction first.
@@ -190,34 +437,97 @@ impl FlowTable {
 
     fn alloc(&mut self) -> u32 {
         if let Some(s) = self.free.pop() {
-            self.flows[s as usize] = Flow::blank();
+            *self.flows.get_mut(s) = Flow::BLANK;
             s
         } else {
-            self.flows.push(Flow::blank());
-            (self.flows.len() - 1) as u32
+            self.flows.push()
         }
     }
 
+    /// The index hash of a key (for [`FlowTable::lookup_hashed`] and the prefetch hints).
+    #[inline]
+    pub fn hash(key: &FlowKey) -> KeyHash {
+        KeyHash::of(key)
+    }
+
     pub fn lookup(&self, key: &FlowKey) -> Option<u32> {
+        self.lookup_hashed(&KeyHash::of(key), key)
+    }
+
+    /// [`FlowTable::lookup`] with the key's hash already computed.
+    #[inline]
+    pub fn lookup_hashed(&self, h: &KeyHash, key: &FlowKey) -> Option<u32> {
         let flows = &self.flows;
-        self.index
-            .find(key_hash(key), |&s| flows[s as usize].key == *key)
-            .copied()
+        self.index.find(h, |s| flows.get(s).key == *key)
+    }
+
+    /// Prefetch hint, first stage: the index entries where `h` lives.
+    #[inline]
+    pub fn prefetch_index(&self, h: &KeyHash) {
+        self.index.prefetch(h);
+    }
+
+    /// Prefetch hint, second stage: the slot the index holds for `h` (whose index line should
+    /// be cached by now), or else the slot a new flow would get; its two cache lines are
+    /// prefetched. Returns the slot, which is only a guess: the packets processed in between
+    /// may change the table.
+    #[inline]
+    pub fn prefetch_flow(&self, h: &KeyHash) -> Option<u32> {
+        let s = match self.index.find(h, |_| true) {
+            Some(s) => s,
+            None => *self.free.last()?,
+        };
+        if s < self.flows.len {
+            let f = self.flows.get(s);
+            prefetch(f);
+            prefetch(&f.last_seen);
+        }
+        Some(s)
+    }
+
+    /// Prefetch hint: both cache lines of the flow in `slot`.
+    #[inline]
+    pub fn prefetch_slot(&self, slot: u32) {
+        if slot < self.flows.len {
+            let f = self.flows.get(slot);
+            prefetch(f);
+            prefetch(&f.last_seen);
+        }
+    }
+
+    /// Prefetch hint: the index entries of the flow in `slot` (read its key: its first line
+    /// should be cached by now).
+    #[inline]
+    pub fn prefetch_index_of(&self, slot: u32) {
+        if slot < self.flows.len {
+            self.index.prefetch(&KeyHash::of(&self.flows.get(slot).key));
+        }
+    }
+
+    /// A hint for prefetching while flows are written from the oldest end: the slot `k`
+    /// places after the oldest flow in the LRU list (possibly one that has moved since or
+    /// was written).
+    #[inline]
+    pub fn lru_ahead(&self, k: usize) -> Option<u32> {
+        self.lru.get(self.lru_tail.get() as usize + k).copied()
     }
 
     /// Inserts a new flow at the LRU head and returns its slot. The caller fills the fields.
     pub fn insert(&mut self, key: FlowKey, stamp: u64) -> u32 {
+        self.insert_hashed(&KeyHash::of(&key), key, stamp)
+    }
+
+    /// [`FlowTable::insert`] with the key's hash already computed.
+    pub fn insert_hashed(&mut self, h: &KeyHash, key: FlowKey, stamp: u64) -> u32 {
+        debug_assert_eq!(*h, KeyHash::of(&key));
         let s = self.alloc();
         {
-            let f = &mut self.flows[s as usize];
+            let f = self.flows.get_mut(s);
             f.key = key;
-            f.live = true;
             f.lru_stamp = stamp;
         }
-        let flows = &self.flows;
-        self.index
-            .insert_unique(key_hash(&key), s, |&x| key_hash(&flows[x as usize].key));
-        self.link_head(s);
+        self.index.insert(h, s);
+        self.lru_push(s);
         self.live += 1;
         s
     }
@@ -231,168 +541,168 @@ impl FlowTable {
     /// Takes a flow out of the index and the LRU list; its slot stays readable (the flow is
     /// about to be written) until [`FlowTable::free_detached`]. Idempotent.
     pub fn detach(&mut self, slot: u32) {
-        if !self.flows[slot as usize].live {
+        let f = self.flows.get_mut(slot);
+        let pos = f.lru_pos;
+        if pos == NIL {
             return;
         }
-        let key = self.flows[slot as usize].key;
-        if let Ok(e) = self.index.find_entry(key_hash(&key), |&s| s == slot) {
-            e.remove();
-        }
-        self.unlink(slot);
-        self.flows[slot as usize].live = false;
+        f.lru_pos = NIL;
+        let key = f.key;
+        self.index.remove(&KeyHash::of(&key), slot);
         self.live -= 1;
     }
 
     /// Returns a detached slot to the free list.
     pub fn free_detached(&mut self, slot: u32) {
-        debug_assert!(!self.flows[slot as usize].live);
+        debug_assert!(!self.flows.get(slot).is_live());
         self.free.push(slot);
     }
 
     /// Moves a flow to the LRU head (a packet was attached through the normal lookup).
+    #[inline]
     pub fn touch(&mut self, slot: u32, stamp: u64) {
-        self.flows[slot as usize].lru_stamp = stamp;
-        if self.head == slot {
+        let n = self.lru.len() as u32;
+        let f = self.flows.get_mut(slot);
+        f.lru_stamp = stamp;
+        let pos = f.lru_pos;
+        if pos + 1 == n && self.handlers.iter().all(|h| h.sentinel != n) {
+            // already at the head (a sentinel moved to the head would have to be passed)
             return;
         }
-        self.unlink(slot);
-        self.link_head(slot);
+        // the old entry goes stale: no store to a cold line of the log
+        self.lru_push(slot);
     }
 
-    fn link_head(&mut self, s: u32) {
-        let old = self.head;
-        {
-            let f = &mut self.flows[s as usize];
-            f.newer = NIL;
-            f.older = old;
+    /// Appends `s` at the head end of the LRU log.
+    #[inline]
+    fn lru_push(&mut self, s: u32) {
+        if self.lru.len() == self.lru.capacity() {
+            self.lru_make_room();
         }
-        if old != NIL {
-            self.flows[old as usize].newer = s;
-        } else {
-            self.tail = s;
-        }
-        self.head = s;
+        let pos = self.lru.len() as u32;
+        self.lru.push(s);
+        self.flows.get_mut(s).lru_pos = pos;
     }
 
-    fn link_tail(&mut self, s: u32) {
-        let old = self.tail;
-        {
-            let f = &mut self.flows[s as usize];
-            f.older = NIL;
-            f.newer = old;
-        }
-        if old != NIL {
-            self.flows[old as usize].older = s;
+    #[cold]
+    fn lru_make_room(&mut self) {
+        let n = self.lru.len();
+        // every live flow has one entry, the others are stale
+        if n >= 1024 && self.live * 2 <= n {
+            self.lru_compact();
         } else {
-            self.head = s;
-        }
-        self.tail = s;
-    }
-
-    /// Inserts `s` directly on the tail side of `at` (or at the head when `at` is NIL).
-    fn link_older_than(&mut self, s: u32, at: u32) {
-        if at == NIL {
-            self.link_head(s);
-            return;
-        }
-        let older = self.flows[at as usize].older;
-        {
-            let f = &mut self.flows[s as usize];
-            f.newer = at;
-            f.older = older;
-        }
-        self.flows[at as usize].older = s;
-        if older != NIL {
-            self.flows[older as usize].newer = s;
-        } else {
-            self.tail = s;
+            assert!(n < (NIL / 2) as usize, "LRU log too large");
+            self.lru.reserve(n.max(1024));
         }
     }
 
-    fn unlink(&mut self, s: u32) {
-        let (older, newer) = {
-            let f = &self.flows[s as usize];
-            (f.older, f.newer)
-        };
-        if older != NIL {
-            self.flows[older as usize].newer = newer;
-        } else {
-            self.tail = newer;
+    /// Drops the stale entries from the log; flows and sentinels keep their order.
+    fn lru_compact(&mut self) {
+        let mut order: Vec<usize> = (0..self.handlers.len()).collect();
+        order.sort_by_key(|&h| self.handlers[h].sentinel);
+        let mut next = 0;
+        let mut w = 0usize;
+        for i in 0..self.lru.len() {
+            while next < order.len() && self.handlers[order[next]].sentinel as usize <= i {
+                self.handlers[order[next]].sentinel = w as u32;
+                next += 1;
+            }
+            if let Some(&a) = self.lru.get(i + 16) {
+                prefetch(self.flows.get(a));
+            }
+            let s = self.lru[i];
+            if self.flows.get(s).lru_pos == i as u32 {
+                self.lru[w] = s;
+                self.flows.get_mut(s).lru_pos = w as u32;
+                w += 1;
+            }
         }
-        if newer != NIL {
-            self.flows[newer as usize].older = older;
-        } else {
-            self.head = older;
+        for &h in &order[next..] {
+            self.handlers[h].sentinel = w as u32;
         }
-        let f = &mut self.flows[s as usize];
-        f.older = NIL;
-        f.newer = NIL;
+        self.lru.truncate(w);
+        self.lru_tail.set(0);
+    }
+
+    /// First log position at or after `i` that holds a flow where it is (not a stale entry
+    /// of a flow moved since or written).
+    #[inline]
+    fn lru_next(&self, mut i: usize) -> usize {
+        let n = self.lru.len();
+        while i < n && self.flows.get(self.lru[i]).lru_pos != i as u32 {
+            if let Some(&a) = self.lru.get(i + 8) {
+                prefetch(self.flows.get(a));
+            }
+            i += 1;
+        }
+        i
+    }
+
+    /// Whether a timeout pass at `now` would find nothing to expire (the common case: the
+    /// flow after every sentinel is younger than that sentinel's timeout). Moves the
+    /// sentinels past stale entries, as the pass would.
+    #[inline]
+    pub fn nothing_due(&mut self, now: Ts) -> bool {
+        let tail = self.lru_tail.get() as usize;
+        for hi in 0..self.handlers.len() {
+            let h = self.handlers[hi];
+            let i = self.lru_next((h.sentinel as usize).max(tail));
+            self.handlers[hi].sentinel = i as u32;
+            if let Some(&f) = self.lru.get(i) {
+                if age(now, self.flows.get(f).last_seen) >= h.timeout {
+                    return false;
+                }
+            }
+        }
+        true
     }
 
     /// T2's timeout pass (core.md 9.3) at time `now`: calls `expire(table, slot)` for every
-    /// flow whose pair is due; `expire` must write the pair and remove both flows.
+    /// flow whose pair is due; `expire` must write the pair and remove both flows (and not
+    /// insert or move flows).
     pub fn timeout_pass(&mut self, now: Ts, mut expire: impl FnMut(&mut FlowTable, u32)) {
         for hi in 0..self.handlers.len() {
             let h = self.handlers[hi];
-            let mut f = self.flows[h.sentinel as usize].newer;
-            while f != NIL {
-                let fl = &self.flows[f as usize];
-                if fl.sentinel {
-                    f = fl.newer;
-                    continue;
-                }
+            let mut i = (h.sentinel as usize).max(self.lru_tail.get() as usize);
+            loop {
+                i = self.lru_next(i);
+                let Some(&f) = self.lru.get(i) else { break };
+                let fl = self.flows.get(f);
                 let a = age(now, fl.last_seen);
                 if a < h.timeout {
                     break;
                 }
-                let mut next = fl.newer;
                 if a >= fl.timeout {
                     let partner = fl.partner;
                     let partner_due = partner == NIL || {
-                        let p = &self.flows[partner as usize];
+                        let p = self.flows.get(partner);
                         age(now, p.last_seen) >= p.timeout
                     };
                     if partner_due {
-                        if next == partner && partner != NIL {
-                            next = self.flows[partner as usize].newer;
-                        }
                         expire(self, f);
                     }
                 }
-                f = next;
+                i += 1;
             }
-            // the sentinel now sits directly tail-side of f
-            if f == NIL || self.flows[h.sentinel as usize].newer != f {
-                self.unlink(h.sentinel);
-                self.link_older_than(h.sentinel, f);
-            }
+            // the sentinel now sits directly tail-side of the flow at i (or at the head)
+            self.handlers[hi].sentinel = i as u32;
         }
     }
 
     /// The oldest flow (tail side, sentinels skipped).
     pub fn oldest(&self) -> Option<u32> {
-        let mut s = self.tail;
-        while s != NIL {
-            let f = &self.flows[s as usize];
-            if !f.sentinel {
-                return Some(s);
-            }
-            s = f.newer;
-        }
-        None
+        let i = self.lru_next(self.lru_tail.get() as usize);
+        self.lru_tail.set(i as u32);
+        self.lru.get(i).copied()
     }
 
     /// The flow just newer than `slot` (sentinels skipped).
     pub fn newer_than(&self, slot: u32) -> Option<u32> {
-        let mut s = self.flows[slot as usize].newer;
-        while s != NIL {
-            let f = &self.flows[s as usize];
-            if !f.sentinel {
-                return Some(s);
-            }
-            s = f.newer;
+        let pos = self.flows.get(slot).lru_pos;
+        if pos == NIL {
+            return None;
         }
-        None
+        self.lru.get(self.lru_next(pos as usize + 1)).copied()
     }
 
     // ------------------------------------------------------------ fragment index (core.md 8)
@@ -431,22 +741,30 @@ impl FlowTable {
 mod tests {
     use super::*;
 
-    fn key(n: u8) -> FlowKey {
+    fn key(n: u32) -> FlowKey {
         let mut k = FlowKey::default();
-        k.src[0] = n;
+        k.src[..4].copy_from_slice(&n.to_be_bytes());
         k.dst[0] = 200;
+        k.sport = (n % 7) as u16;
+        k.dport = 80;
         k.eth_type = 0x0800;
         k.ip_ver = 4;
         k
     }
 
-    fn add(t: &mut FlowTable, n: u8, sec: u64) -> u32 {
+    fn add(t: &mut FlowTable, n: u32, sec: u64) -> u32 {
         let s = t.insert(key(n), sec);
         let f = t.get_mut(s);
         f.first_seen = Ts::new(sec, 0);
         f.last_seen = Ts::new(sec, 0);
         f.timeout = 182.0;
         s
+    }
+
+    #[test]
+    fn flow_is_two_cache_lines() {
+        assert_eq!(std::mem::size_of::<Flow>(), 128);
+        assert_eq!(std::mem::align_of::<Flow>(), 64);
     }
 
     #[test]
@@ -465,6 +783,71 @@ mod tests {
     }
 
     #[test]
+    fn a_key_and_its_reverse_share_a_home_but_not_a_tag() {
+        for n in 0..1000 {
+            let k = key(n);
+            let (h, r) = (KeyHash::of(&k), KeyHash::of(&k.reversed()));
+            assert_eq!(h.sym, r.sym);
+            assert_ne!(h.tag, r.tag);
+        }
+        let mut t = FlowTable::new(&[182.0], 0);
+        let a = t.insert(key(5), 0);
+        assert_eq!(t.lookup(&key(5).reversed()), None);
+        let b = t.insert(key(5).reversed(), 0);
+        assert_eq!(t.lookup(&key(5)), Some(a));
+        assert_eq!(t.lookup(&key(5).reversed()), Some(b));
+        // a key equal to its reverse
+        let mut k = key(9);
+        k.dst = k.src;
+        k.dport = k.sport;
+        let c = t.insert(k, 0);
+        assert_eq!(t.lookup(&k.reversed()), Some(c));
+    }
+
+    #[test]
+    fn index_survives_growth_and_backward_shift_deletion() {
+        use std::collections::HashMap;
+        let mut t = FlowTable::new(&[182.0], 0);
+        let mut model: HashMap<u32, u32> = HashMap::new();
+        let mut x = 0x1234_5678u32;
+        for round in 0..200_000u32 {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            // a small key space so that inserts and removes meet; odd keys are reversed pairs
+            let n = x % 20_000;
+            let k = if n % 2 == 1 {
+                key(n - 1).reversed()
+            } else {
+                key(n)
+            };
+            match model.get(&n) {
+                Some(&s) if round % 3 != 0 => {
+                    assert_eq!(t.lookup(&k), Some(s));
+                    t.remove(s);
+                    model.remove(&n);
+                }
+                Some(&s) => assert_eq!(t.lookup(&k), Some(s)),
+                None => {
+                    assert_eq!(t.lookup(&k), None);
+                    let s = t.insert(k, round as u64);
+                    model.insert(n, s);
+                }
+            }
+        }
+        for (&n, &s) in &model {
+            let k = if n % 2 == 1 {
+                key(n - 1).reversed()
+            } else {
+                key(n)
+            };
+            assert_eq!(t.lookup(&k), Some(s));
+        }
+        assert_eq!(t.len(), model.len());
+        assert_eq!(t.index.len, model.len());
+    }
+
+    #[test]
     fn timeout_pass_expires_in_lru_order_at_exactly_the_timeout() {
         let mut t = FlowTable::new(&[182.0], 0);
         add(&mut t, 1, 0);
@@ -472,12 +855,12 @@ mod tests {
         add(&mut t, 3, 20);
         let mut out = Vec::new();
         t.timeout_pass(Ts::new(191, 0), |t, s| {
-            out.push(t.get(s).key.src[0]);
+            out.push(t.get(s).key.src[3]);
             t.remove(s);
         });
         assert_eq!(out, vec![1]);
         t.timeout_pass(Ts::new(202, 0), |t, s| {
-            out.push(t.get(s).key.src[0]);
+            out.push(t.get(s).key.src[3]);
             t.remove(s);
         });
         assert_eq!(out, vec![1, 2, 3]);
@@ -514,7 +897,7 @@ mod tests {
         add(&mut t, 2, 0);
         let mut out = Vec::new();
         t.timeout_pass(Ts::new(10, 0), |t, s| {
-            out.push(t.get(s).key.src[0]);
+            out.push(t.get(s).key.src[3]);
             t.remove(s);
         });
         assert_eq!(out, vec![1]);
@@ -529,6 +912,7 @@ mod tests {
         t.touch(a, 5);
         assert_eq!(t.oldest(), Some(b));
         assert_eq!(t.newer_than(b), Some(a));
+        assert_eq!(t.newer_than(a), None);
     }
 
     #[test]
@@ -542,5 +926,265 @@ mod tests {
         assert_eq!(t.frag_get(&k), Some(8));
         assert!(t.frag_remove(&k));
         assert!(!t.frag_remove(&k));
+    }
+
+    /// T2's LRU list as a plain doubly linked list with sentinel nodes: the reference the log
+    /// must agree with, operation for operation.
+    struct RefLru {
+        older: Vec<u32>,
+        newer: Vec<u32>,
+        sentinel: Vec<bool>,
+        head: u32,
+        tail: u32,
+        handlers: Vec<(f32, u32)>,
+    }
+
+    impl RefLru {
+        fn new(timeouts: &[f32]) -> RefLru {
+            let mut r = RefLru {
+                older: vec![],
+                newer: vec![],
+                sentinel: vec![],
+                head: NIL,
+                tail: NIL,
+                handlers: vec![],
+            };
+            for &to in timeouts {
+                let s = r.node(true);
+                // link at the tail
+                r.older[s as usize] = NIL;
+                r.newer[s as usize] = r.tail;
+                if r.tail != NIL {
+                    r.older[r.tail as usize] = s;
+                } else {
+                    r.head = s;
+                }
+                r.tail = s;
+                r.handlers.push((to, s));
+            }
+            r.handlers.sort_by(|a, b| b.0.total_cmp(&a.0));
+            r
+        }
+        fn node(&mut self, sentinel: bool) -> u32 {
+            self.older.push(NIL);
+            self.newer.push(NIL);
+            self.sentinel.push(sentinel);
+            (self.older.len() - 1) as u32
+        }
+        fn link_head(&mut self, s: u32) {
+            self.newer[s as usize] = NIL;
+            self.older[s as usize] = self.head;
+            if self.head != NIL {
+                self.newer[self.head as usize] = s;
+            } else {
+                self.tail = s;
+            }
+            self.head = s;
+        }
+        fn unlink(&mut self, s: u32) {
+            let (o, n) = (self.older[s as usize], self.newer[s as usize]);
+            if o != NIL {
+                self.newer[o as usize] = n;
+            } else {
+                self.tail = n;
+            }
+            if n != NIL {
+                self.older[n as usize] = o;
+            } else {
+                self.head = o;
+            }
+        }
+        fn link_older_than(&mut self, s: u32, at: u32) {
+            if at == NIL {
+                return self.link_head(s);
+            }
+            let o = self.older[at as usize];
+            self.newer[s as usize] = at;
+            self.older[s as usize] = o;
+            self.older[at as usize] = s;
+            if o != NIL {
+                self.newer[o as usize] = s;
+            } else {
+                self.tail = s;
+            }
+        }
+        /// Flows from the oldest, sentinels as `None`.
+        fn order(&self) -> Vec<Option<u32>> {
+            let mut v = vec![];
+            let mut s = self.tail;
+            while s != NIL {
+                v.push((!self.sentinel[s as usize]).then_some(s));
+                s = self.newer[s as usize];
+            }
+            v
+        }
+    }
+
+    #[test]
+    fn lru_log_matches_the_linked_list() {
+        use std::collections::HashMap;
+        let timeouts = [182.0f32, 10.0, 60.0];
+        let mut t = FlowTable::new(&timeouts, 0);
+        let mut r = RefLru::new(&timeouts);
+        // live flows as (table slot, reference node); node_of maps a slot to its node
+        let mut live: Vec<u32> = vec![];
+        let mut node_of: HashMap<u32, u32> = HashMap::new();
+        let mut x = 0x9e37_79b9u32;
+        let mut rnd = |m: u32| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x % m
+        };
+        let mut now = 0u64;
+        let mut n = 0u32;
+        for stamp in 1..100_000u64 {
+            let op = rnd(100);
+            if op < 30 || live.is_empty() {
+                n += 1;
+                let s = t.insert(key(n), stamp);
+                let f = t.get_mut(s);
+                f.last_seen = Ts::new(now, 0);
+                f.timeout = timeouts[rnd(3) as usize];
+                let rn = r.node(false);
+                r.link_head(rn);
+                node_of.insert(s, rn);
+                if rnd(2) == 0 && !live.is_empty() {
+                    let p = live[rnd(live.len() as u32) as usize];
+                    if t.get(p).partner == NIL {
+                        t.get_mut(p).partner = s;
+                        t.get_mut(s).partner = p;
+                    }
+                }
+                live.push(s);
+            } else if op < 80 {
+                // often the newest flow: it may sit behind a sentinel moved to the head
+                let s = if op < 55 {
+                    live[rnd(live.len() as u32) as usize]
+                } else {
+                    *node_of
+                        .iter()
+                        .max_by_key(|(&s, _)| t.get(s).lru_stamp)
+                        .unwrap()
+                        .0
+                };
+                t.touch(s, stamp);
+                t.get_mut(s).last_seen = Ts::new(now, 0);
+                let rn = node_of[&s];
+                if r.head != rn {
+                    r.unlink(rn);
+                    r.link_head(rn);
+                }
+            } else if op < 84 {
+                // forced removal of a pair
+                let s = live[rnd(live.len() as u32) as usize];
+                let p = t.get(s).partner;
+                for s in [s, p] {
+                    if s != NIL {
+                        t.remove(s);
+                        r.unlink(node_of.remove(&s).unwrap());
+                        live.retain(|&x| x != s);
+                    }
+                }
+            } else if op < 97 {
+                now += rnd(8) as u64;
+                let now = Ts::new(now, 0);
+                // the reference pass, as the linked-list table did it
+                let slot_of: HashMap<u32, u32> = node_of.iter().map(|(&s, &nd)| (nd, s)).collect();
+                let mut expected = vec![];
+                for hi in 0..r.handlers.len() {
+                    let (to, sen) = r.handlers[hi];
+                    let mut f = r.newer[sen as usize];
+                    while f != NIL {
+                        if r.sentinel[f as usize] {
+                            f = r.newer[f as usize];
+                            continue;
+                        }
+                        let fl = t.get(slot_of[&f]);
+                        let a = age(now, fl.last_seen);
+                        if a < to {
+                            break;
+                        }
+                        let mut next = r.newer[f as usize];
+                        if a >= fl.timeout {
+                            let p = fl.partner;
+                            let due = p == NIL || {
+                                let pf = t.get(p);
+                                age(now, pf.last_seen) >= pf.timeout
+                            };
+                            if due {
+                                let pn = (p != NIL).then(|| node_of[&p]);
+                                if pn == Some(next) {
+                                    next = r.newer[next as usize];
+                                }
+                                expected.push(slot_of[&f]);
+                                r.unlink(f);
+                                if let Some(pn) = pn {
+                                    r.unlink(pn);
+                                }
+                            }
+                        }
+                        f = next;
+                    }
+                    if f == NIL || r.newer[sen as usize] != f {
+                        r.unlink(sen);
+                        r.link_older_than(sen, f);
+                    }
+                }
+                let mut got = vec![];
+                t.timeout_pass(now, |t, s| {
+                    got.push(s);
+                    let p = t.get(s).partner;
+                    t.detach(s);
+                    if p != NIL {
+                        t.detach(p);
+                    }
+                });
+                assert_eq!(got, expected);
+                for &s in &got {
+                    let p = t.get(s).partner;
+                    for s in [s, p] {
+                        if s != NIL {
+                            t.free_detached(s);
+                            node_of.remove(&s);
+                            live.retain(|&x| x != s);
+                        }
+                    }
+                }
+            } else {
+                // the whole order, oldest first, through oldest and newer_than
+                let slot_of: HashMap<u32, u32> = node_of.iter().map(|(&s, &nd)| (nd, s)).collect();
+                let ro: Vec<u32> = r
+                    .order()
+                    .into_iter()
+                    .flatten()
+                    .map(|nd| slot_of[&nd])
+                    .collect();
+                let mut to = vec![];
+                let mut s = t.oldest();
+                while let Some(x) = s {
+                    to.push(x);
+                    s = t.newer_than(x);
+                }
+                assert_eq!(to, ro);
+            }
+            assert_eq!(t.len(), live.len());
+        }
+        assert!(t.lru.capacity() < 20_000, "the log was compacted");
+        // end of input: flush from the oldest
+        let slot_of: HashMap<u32, u32> = node_of.iter().map(|(&s, &nd)| (nd, s)).collect();
+        let ro: Vec<u32> = r
+            .order()
+            .into_iter()
+            .flatten()
+            .map(|nd| slot_of[&nd])
+            .collect();
+        let mut flushed = vec![];
+        while let Some(s) = t.oldest() {
+            flushed.push(s);
+            t.remove(s);
+        }
+        assert_eq!(flushed, ro);
+        assert!(t.is_empty());
     }
 }

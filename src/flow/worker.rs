@@ -6,7 +6,7 @@
 use crate::dispatch::batch::{OrderKey, OutBatch, PacketBatch, PktEntry, RecMeta};
 use crate::dispatch::ring::Ring;
 use crate::dissect::{FlowClass, FlowKey, Frag, PacketInfo, NONE};
-use crate::flow::table::{frag_key, FlowTable, NIL};
+use crate::flow::table::{frag_key, FlowTable, KeyHash, NIL};
 use crate::flowstat::*;
 use crate::output::columns::{Column, Record, Ty};
 use crate::output::{json, txt};
@@ -64,7 +64,6 @@ pub struct Worker {
     flow_timeout: f32,
     alarm_mode: bool,
     rec: Record,
-    line: Vec<u8>,
     out: Box<OutBatch>,
     seq: u64,
     local_index: u64,
@@ -77,6 +76,8 @@ pub struct Worker {
     shared: Arc<Shared>,
     /// Flows evicted at the cap: the first eviction prints the autopilot warning.
     pub evicted: u64,
+    /// Output bytes (txt, json) of the last batch of the end-of-input flush.
+    flush_hint: (usize, usize),
     /// Monitoring: gauges and report answers (see `crate::monitor`).
     mon: Option<crate::monitor::WorkerPort>,
 }
@@ -99,7 +100,6 @@ impl Worker {
             flow_timeout: s.flow_timeout,
             alarm_mode: s.alarm_mode,
             rec: Record::default(),
-            line: Vec::with_capacity(1024),
             out: Box::default(),
             seq: 0,
             local_index: 0,
@@ -119,6 +119,7 @@ impl Worker {
                 .map(|l| crate::monitor::WorkerPort::new(l.clone(), s.index)),
             shared: s.shared,
             evicted: 0,
+            flush_hint: (0, 0),
         }
     }
 
@@ -141,7 +142,14 @@ impl Worker {
             // the reader may have stopped listening (error path): never block on the free ring
             let _ = input_free.try_push(batch);
             if eof {
-                self.flush_all();
+                // in pieces: one output batch for millions of records would be grown by
+                // doubling (page faults, copies) and double the peak memory
+                while !self.flush_some(FLUSH_CHUNK) {
+                    // later flush records sort after the last one written (LRU order), so
+                    // the writer may merge this part with the other workers' right away
+                    let written = self.out.recs.last().map_or(0, |r| r.key.minor);
+                    self.send_with_bound(output, output_free, (u64::MAX, written));
+                }
                 self.out.done = true;
                 self.out.watermark = u64::MAX;
                 self.send(output, output_free);
@@ -155,21 +163,67 @@ impl Worker {
     /// Hands the output gathered so far to the writer (with this worker's watermark) and
     /// starts a fresh batch. Live-capture workers call it periodically.
     pub fn send(&mut self, output: &Ring<Box<OutBatch>>, output_free: &Ring<Box<OutBatch>>) {
+        self.send_with_bound(output, output_free, (self.last_pkt_no, u64::MAX));
+    }
+
+    /// [`Worker::send`] with an explicit (event, minor) bound on all later output.
+    fn send_with_bound(
+        &mut self,
+        output: &Ring<Box<OutBatch>>,
+        output_free: &Ring<Box<OutBatch>>,
+        (event, minor): (u64, u64),
+    ) {
         let fresh = output_free.try_pop().unwrap_or_default();
         let mut full = std::mem::replace(&mut self.out, fresh);
         self.out.clear();
         full.worker = self.index;
         if !full.done {
-            full.watermark = self.last_pkt_no;
+            full.watermark = event;
+            full.watermark_minor = minor;
         }
         output.push(full);
     }
 
     /// Processes one batch of packets (all belonging to this worker's shard).
+    ///
+    /// A table larger than the caches costs a DRAM access per line a packet touches, so the
+    /// batch goes through a software pipeline: `INDEX_AHEAD` packets ahead the key is hashed
+    /// and its index line prefetched; `FLOW_AHEAD` packets ahead the (by then cached) index
+    /// gives the slot, whose flow lines and plugin state are prefetched. The hints never change
+    /// results: each packet is still looked up when its turn comes.
     pub fn process_batch(&mut self, batch: &PacketBatch) {
+        const INDEX_AHEAD: usize = 12;
+        const FLOW_AHEAD: usize = 6;
+        const RING: usize = 16;
+        let pkts = &batch.pkts[..];
+        let n = pkts.len();
+        let mut hashes = [None::<KeyHash>; RING];
+        let stage1 = |t: &FlowTable, e: &PktEntry| -> Option<KeyHash> {
+            let info = &e.info;
+            if info.class == FlowClass::NoFlow
+                || (info.class == FlowClass::Ip && info.frag == Frag::Later)
+            {
+                return None;
+            }
+            let h = FlowTable::hash(&info.key);
+            t.prefetch_index(&h);
+            Some(h)
+        };
+        for (j, e) in pkts.iter().enumerate().take(INDEX_AHEAD) {
+            hashes[j % RING] = stage1(&self.table, e);
+        }
+        for h in hashes.iter().take(FLOW_AHEAD.min(n)) {
+            self.prefetch_flow(*h);
+        }
         // own packets and the other shards' clock, merged in capture order
         let mut clock = batch.clock.iter().peekable();
-        for e in &batch.pkts {
+        for (i, e) in pkts.iter().enumerate() {
+            if let Some(a) = pkts.get(i + INDEX_AHEAD) {
+                hashes[(i + INDEX_AHEAD) % RING] = stage1(&self.table, a);
+            }
+            if i + FLOW_AHEAD < n {
+                self.prefetch_flow(hashes[(i + FLOW_AHEAD) % RING]);
+            }
             while let Some(&&(no, ts)) = clock.peek() {
                 if no > e.pkt_no {
                     break;
@@ -177,7 +231,7 @@ impl Worker {
                 self.tick(ts, no);
                 clock.next();
             }
-            self.packet(e, batch.data(e), batch.desc(e));
+            self.packet_hashed(e, batch.data(e), batch.desc(e), hashes[i % RING]);
         }
         for &(no, ts) in clock {
             self.tick(ts, no);
@@ -232,6 +286,9 @@ impl Worker {
     }
 
     fn timeout_pass(&mut self, now: Ts, event: u64) {
+        if self.table.nothing_due(now) {
+            return;
+        }
         // collect first: writing needs the whole worker, the pass only borrows the table
         let mut pairs = std::mem::take(&mut self.expired);
         pairs.clear();
@@ -268,8 +325,23 @@ impl Worker {
         self.expired = pairs;
     }
 
+    /// Second stage of the [`Worker::process_batch`] pipeline.
+    #[inline]
+    fn prefetch_flow(&self, h: Option<KeyHash>) {
+        if let Some(slot) = h.and_then(|h| self.table.prefetch_flow(&h)) {
+            for p in &self.plugins {
+                p.prefetch(slot);
+            }
+        }
+    }
+
     /// The flow stage for one packet (core.md 7.5–7.6, 8).
     pub fn packet(&mut self, e: &PktEntry, data: &[u8], desc: &[u8]) {
+        self.packet_hashed(e, data, desc, None);
+    }
+
+    /// [`Worker::packet`] with the flow key's index hash, if already computed.
+    fn packet_hashed(&mut self, e: &PktEntry, data: &[u8], desc: &[u8], hash: Option<KeyHash>) {
         let info = &e.info;
         if e.pkt_no > self.last_pkt_no {
             self.timeout_pass(e.ts, e.pkt_no);
@@ -290,7 +362,7 @@ impl Worker {
                 return;
             }
             FlowClass::L2 => {
-                let Some(slot) = self.lookup_or_create(&info.key, &pkt, e.pkt_no) else {
+                let Some(slot) = self.lookup_or_create(&info.key, hash, &pkt, e.pkt_no) else {
                     self.counters.no_create_drops += 1;
                     return;
                 };
@@ -302,7 +374,7 @@ impl Worker {
                 }
                 slot
             }
-            FlowClass::Ip => match self.ip_flow(&pkt, &mut status) {
+            FlowClass::Ip => match self.ip_flow(&pkt, &mut status, hash) {
                 Some(s) => s,
                 None => {
                     self.counters.no_create_drops += 1;
@@ -323,8 +395,8 @@ impl Worker {
             f.last_seen = e.ts;
         }
         let flow_ind = self.table.get(slot).flow_ind;
-        let mut line = std::mem::take(&mut self.line);
-        line.clear();
+        // the packet line is formatted straight into the output batch (no copy)
+        let mut line = std::mem::take(&mut self.out.pkt_txt);
         if self.packet_mode {
             textfmt::push_u64(&mut line, e.pkt_no);
             line.push(b'\t');
@@ -360,12 +432,9 @@ impl Worker {
             let n = (info.snap_l7_len as usize).min(l7.len());
             textfmt::push_l7_escaped(&mut line, &l7[..n]);
             line.push(b'\n');
-            self.out.pkt_txt.extend_from_slice(&line);
-            self.out
-                .pkts
-                .push((e.pkt_no, self.out.pkt_txt.len() as u32));
+            self.out.pkts.push((e.pkt_no, line.len() as u32));
         }
-        self.line = line;
+        self.out.pkt_txt = line;
         let f = self.table.get(slot);
         if f.has(L3FLOWINVERT) {
             self.counters.num_b += 1;
@@ -400,7 +469,7 @@ impl Worker {
     }
 
     /// Finds or creates the flow of an IP packet, with T2's fragment handling (core.md 8).
-    fn ip_flow(&mut self, pkt: &Pkt, status: &mut u64) -> Option<u32> {
+    fn ip_flow(&mut self, pkt: &Pkt, status: &mut u64, hash: Option<KeyHash>) -> Option<u32> {
         let info = pkt.info;
         let v6 = info.ip_ver == 6;
         if info.frag == Frag::Later {
@@ -419,11 +488,11 @@ impl Worker {
                 return Some(slot);
             }
             self.counters.global_warn |= IPV4_FRAG | IPV4_FRAG_HDSEQ_ERR;
-            let slot = self.lookup_or_create(&info.key, pkt, pkt.pkt_no)?;
+            let slot = self.lookup_or_create(&info.key, hash, pkt, pkt.pkt_no)?;
             self.first_fragment(slot, info, status, true);
             return Some(slot);
         }
-        let slot = self.lookup_or_create(&info.key, pkt, pkt.pkt_no)?;
+        let slot = self.lookup_or_create(&info.key, hash, pkt, pkt.pkt_no)?;
         if info.frag == Frag::First {
             self.first_fragment(slot, info, status, false);
         } else if self.table.get(slot).has(IPV4_FRAG_PENDING) {
@@ -470,9 +539,17 @@ impl Worker {
     }
 
     /// Lookup with LRU move and DUPIPID, or creation with A/B pairing (core.md 7.2).
-    fn lookup_or_create(&mut self, key: &FlowKey, pkt: &Pkt, stamp: u64) -> Option<u32> {
+    /// `hash`: the key's index hash, if already computed.
+    fn lookup_or_create(
+        &mut self,
+        key: &FlowKey,
+        hash: Option<KeyHash>,
+        pkt: &Pkt,
+        stamp: u64,
+    ) -> Option<u32> {
         let info = pkt.info;
-        if let Some(slot) = self.table.lookup(key) {
+        let hash = hash.unwrap_or_else(|| FlowTable::hash(key));
+        if let Some(slot) = self.table.lookup_hashed(&hash, key) {
             self.table.touch(slot, stamp);
             if let Some(id) = info.ip_id {
                 let f = self.table.get_mut(slot);
@@ -509,7 +586,7 @@ impl Worker {
                 },
             );
         }
-        let slot = self.table.insert(*key, stamp);
+        let slot = self.table.insert_hashed(&hash, *key, stamp);
         self.local_index += 1;
         {
             let f = self.table.get_mut(slot);
@@ -673,7 +750,28 @@ impl Worker {
 
     /// End of input: writes every flow from the oldest LRU end (core.md 9.4 step 3).
     pub fn flush_all(&mut self) {
+        while !self.flush_some(usize::MAX) {}
+    }
+
+    /// [`Worker::flush_all`] in steps: writes flows until the output batch holds at least
+    /// `max_records` records; returns whether the table is empty.
+    fn flush_some(&mut self, max_records: usize) -> bool {
+        if max_records != usize::MAX && self.out.recs.is_empty() {
+            // size a fresh batch like the last one instead of growing it by doubling
+            let (t, j) = self.flush_hint;
+            self.out.txt.reserve(t);
+            self.out.json.reserve(j);
+            self.out.recs.reserve(max_records + 2);
+        }
         while let Some(s) = self.table.oldest() {
+            self.prefetch_flush();
+            if self.out.recs.len() >= max_records {
+                self.flush_hint = (
+                    self.out.txt.len() + self.out.txt.len() / 16,
+                    self.out.json.len() + self.out.json.len() / 16,
+                );
+                return false;
+            }
             let stamp = self.table.get(s).lru_stamp;
             detach(&mut self.table, s);
             if let Some(p) = self.table.get(s).partner() {
@@ -689,6 +787,34 @@ impl Worker {
                 },
             );
         }
+        true
+    }
+
+    /// Prefetch hints while the flows are written from the oldest end (their LRU order is
+    /// random in memory): 16 flows ahead the flow, 8 ahead its index entries, plugin state
+    /// and partner.
+    #[inline]
+    fn prefetch_flush(&self) {
+        let t = &self.table;
+        if let Some(a) = t.lru_ahead(16) {
+            t.prefetch_slot(a);
+        }
+        if let Some(b) = t.lru_ahead(8) {
+            t.prefetch_index_of(b);
+            let p = if b < t.slots() as u32 {
+                t.get(b).partner
+            } else {
+                NIL
+            };
+            for s in [b, p] {
+                if s != NIL {
+                    t.prefetch_slot(s);
+                    for pl in &self.plugins {
+                        pl.prefetch(s);
+                    }
+                }
+            }
+        }
     }
 
     /// The core's own columns.
@@ -699,6 +825,9 @@ impl Worker {
         ]
     }
 }
+
+/// Records per output batch while the flows are flushed at the end of the input.
+const FLUSH_CHUNK: usize = 8192;
 
 /// Takes a flow out of the index and the LRU list but keeps its slot readable until it is
 /// written (its partner may still be looked at).

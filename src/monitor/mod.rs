@@ -770,6 +770,9 @@ impl Monitor {
         }
         self.hub.done.store(true, Ordering::Release);
         self.hub.ctl.quit.store(true, Ordering::Release);
+        if let Some(control) = self.threads.first() {
+            signals::wake(control);
+        }
         for t in self.threads.drain(..) {
             let _ = t.join();
         }

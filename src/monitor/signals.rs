@@ -181,7 +181,21 @@ fn set() -> SigSet {
     s.add(Signal::SIGTERM);
     s.add(Signal::SIGUSR1);
     s.add(Signal::SIGUSR2);
+    // only wakes the control thread when the run ends ([`wake`]); blocked everywhere, so an
+    // operator's `kill -CONT` does nothing else either
+    s.add(Signal::SIGCONT);
     s
+}
+
+/// Wakes the control thread out of its wait so that it sees `quit` now rather than at the end
+/// of its 200 ms wait (the run's wall time would otherwise end on that tick).
+pub fn wake(control: &std::thread::JoinHandle<()>) {
+    use std::os::unix::thread::JoinHandleExt;
+    // SAFETY: the thread has not been joined yet, so its pthread_t is valid; SIGCONT is
+    // blocked in every thread of the process and only consumed by `sigtimedwait`.
+    unsafe {
+        libc::pthread_kill(control.as_pthread_t(), libc::SIGCONT);
+    }
 }
 
 /// Blocks the handled signals in the calling thread (and so in every thread it starts later).

@@ -26,7 +26,8 @@ pub struct WriterStats {
 
 struct Lane {
     batches: VecDeque<Box<OutBatch>>,
-    watermark: u64,
+    /// (event, minor) bound of the lane's later output (see `OutBatch::watermark`).
+    watermark: (u64, u64),
     done: bool,
 }
 
@@ -100,7 +101,7 @@ pub fn run(
     let mut lanes: Vec<Lane> = (0..n)
         .map(|_| Lane {
             batches: VecDeque::new(),
-            watermark: 0,
+            watermark: (0, 0),
             done: false,
         })
         .collect();
@@ -115,7 +116,7 @@ pub fn run(
         let mut got = false;
         for w in 0..n {
             while let Some(b) = rings[w].try_pop() {
-                lanes[w].watermark = b.watermark;
+                lanes[w].watermark = b.bound();
                 lanes[w].done |= b.done;
                 lanes[w].batches.push_back(b);
                 got = true;
@@ -123,11 +124,20 @@ pub fn run(
         }
         let min_wm = lanes
             .iter()
-            .map(|l| if l.done { u64::MAX } else { l.watermark })
+            .map(|l| {
+                if l.done {
+                    (u64::MAX, u64::MAX)
+                } else {
+                    l.watermark
+                }
+            })
             .min()
-            .unwrap_or(u64::MAX);
+            .unwrap_or((u64::MAX, u64::MAX));
         let all_done = lanes.iter().all(|l| l.done);
-        let ready = |k: u64| all_done || k <= min_wm;
+        // creations and packet lines are keyed by packet number, records by (event, minor)
+        let ready = |k: u64| all_done || k <= min_wm.0;
+        let ready_rec =
+            |k: &crate::dispatch::batch::OrderKey| all_done || (k.event, k.minor) <= min_wm;
 
         // flow creations, in capture order: the global flowInd
         if renumber {
@@ -201,7 +211,7 @@ pub fn run(
                 }
             }
             let Some((k, w)) = best else { break };
-            if !ready(k.event) {
+            if !ready_rec(&k) {
                 break;
             }
             let Cursor { batch: bi, pos: ri } = rec_cur[w];
@@ -284,7 +294,7 @@ pub fn run(
                 .min_by_key(|&w| lanes[w].watermark)
                 .unwrap_or(0);
             if let Some(b) = rings[w].pop_timeout(Duration::from_millis(5)) {
-                lanes[w].watermark = b.watermark;
+                lanes[w].watermark = b.bound();
                 lanes[w].done |= b.done;
                 lanes[w].batches.push_back(b);
             }

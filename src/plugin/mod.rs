@@ -132,6 +132,11 @@ pub trait Plugin: Send {
         Vec::new()
     }
 
+    /// A hint that a packet of the flow in `slot` (or a new flow that would get that slot)
+    /// comes soon: a plugin with large per-flow state may prefetch it
+    /// ([`SlotVec::prefetch`]). Must not change any state; the default does nothing.
+    fn prefetch(&self, _slot: u32) {}
+
     /// A flow was created for `pkt` (called before the packet's layer callbacks).
     fn on_new_flow(&mut self, _cx: &mut FlowCx, _pkt: &Pkt) {}
 
@@ -177,33 +182,69 @@ pub fn merge_instances(
 }
 
 /// Per-flow plugin state indexed by flow slot; grows with the flow table.
+///
+/// Stored in fixed-size chunks, like the flow arena: growing never copies the states of the
+/// flows already there (no second copy to fault in, no transient doubling of memory).
 #[derive(Clone, Debug)]
 pub struct SlotVec<T> {
-    v: Vec<T>,
+    chunks: Vec<Box<[T]>>,
 }
+
+const SLOT_CHUNK_BITS: u32 = 12;
+const SLOT_CHUNK: usize = 1 << SLOT_CHUNK_BITS;
 
 impl<T: Default + Clone> Default for SlotVec<T> {
     fn default() -> Self {
-        SlotVec { v: Vec::new() }
+        SlotVec { chunks: Vec::new() }
     }
 }
 
 impl<T: Default + Clone> SlotVec<T> {
+    #[inline]
+    fn at(&self, slot: u32) -> Option<&T> {
+        self.chunks
+            .get((slot >> SLOT_CHUNK_BITS) as usize)
+            .map(|c| &c[slot as usize & (SLOT_CHUNK - 1)])
+    }
+
     /// Resets the state of `slot` for a new flow (growing the array if needed).
     pub fn reset(&mut self, slot: u32) -> &mut T {
-        let i = slot as usize;
-        if i >= self.v.len() {
-            let n = (i + 1).max(self.v.len() * 2).max(64);
-            self.v.resize(n, T::default());
+        let c = (slot >> SLOT_CHUNK_BITS) as usize;
+        while self.chunks.len() <= c {
+            self.chunks
+                .push(vec![T::default(); SLOT_CHUNK].into_boxed_slice());
         }
-        self.v[i] = T::default();
-        &mut self.v[i]
+        let x = &mut self.chunks[c][slot as usize & (SLOT_CHUNK - 1)];
+        *x = T::default();
+        x
     }
+    #[inline]
     pub fn get(&self, slot: u32) -> &T {
-        &self.v[slot as usize]
+        match self.at(slot) {
+            Some(x) => x,
+            None => panic!("SlotVec: slot {slot} was never reset"),
+        }
     }
+    /// Prefetch hint for the state of `slot` (all its cache lines); no effect on the contents.
+    #[inline]
+    pub fn prefetch(&self, slot: u32) {
+        if let Some(x) = self.at(slot) {
+            // every cache line the state spans (the pointers are never dereferenced)
+            let p = x as *const T as *const u8;
+            let end = p.wrapping_add(std::mem::size_of::<T>()) as usize;
+            let mut line = p.wrapping_sub(p as usize & 63);
+            while (line as usize) < end {
+                crate::flow::table::prefetch_ptr(line);
+                line = line.wrapping_add(64);
+            }
+        }
+    }
+    #[inline]
     pub fn get_mut(&mut self, slot: u32) -> &mut T {
-        &mut self.v[slot as usize]
+        match self.chunks.get_mut((slot >> SLOT_CHUNK_BITS) as usize) {
+            Some(c) => &mut c[slot as usize & (SLOT_CHUNK - 1)],
+            None => panic!("SlotVec: slot {slot} was never reset"),
+        }
     }
 }
 
@@ -213,4 +254,26 @@ pub struct PluginInfo {
     pub make: fn(&Config) -> Box<dyn Plugin>,
     /// Run-time settings (T2 constant names) the plugin reads, with default and meaning.
     pub settings: &'static [(&'static str, &'static str, &'static str)],
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SlotVec;
+
+    #[test]
+    fn slot_vec_grows_in_chunks_and_keeps_states() {
+        let mut v: SlotVec<(u64, u32)> = SlotVec::default();
+        for s in [0u32, 5, 4095, 4096, 20_000, 3] {
+            *v.reset(s) = (s as u64, 7);
+        }
+        for s in [0u32, 5, 4095, 4096, 20_000, 3] {
+            assert_eq!(*v.get(s), (s as u64, 7));
+        }
+        // slots of allocated chunks that were never reset hold the default
+        assert_eq!(*v.get(1), (0, 0));
+        v.get_mut(4096).1 = 9;
+        v.prefetch(4096);
+        v.prefetch(1 << 30); // a hint only, also for slots that do not exist
+        assert_eq!(v.reset(4096).1, 0, "reset gives a fresh state");
+    }
 }
