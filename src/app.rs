@@ -219,6 +219,136 @@ pub fn create(path: &str) -> Result<BufWriter<File>, String> {
         .map_err(|e| format!("{path}: {e}"))
 }
 
+/// What a run derives from its plugin selection before any thread starts (replay and live
+/// capture alike).
+pub struct RunOutputs {
+    /// Every flows.txt column: the core's, then each plugin's.
+    pub columns: Arc<Vec<Column>>,
+    /// The registered timeout values: FLOW_TIMEOUT first, then the plugins'.
+    pub timeouts: Vec<f32>,
+    /// (plugin, its monitoring columns) for the plugins that have any.
+    pub mon_cols: Vec<(&'static str, Vec<String>)>,
+    /// The opened output files (headers written): flows.txt, flows.json, packets.txt.
+    pub sinks: writer::Sinks,
+}
+
+/// Collects the columns and timeouts of the selected plugins and opens the output files:
+/// `PREFIX_flows.txt` (or standard output) with its header line and `PREFIX_headers.txt`
+/// (txtSink), `PREFIX_flows.json` (jsonSink), `PREFIX_packets.txt` (`-s`); `-W` and
+/// `--compress` apply through `outputs`.
+pub fn open_outputs(
+    cli: &Cli,
+    sel: &Selection,
+    cfg: &Config,
+    outputs: &crate::batch::Outputs,
+    prefix: &str,
+    flows_stdout: bool,
+) -> Result<RunOutputs, String> {
+    let proto_plugins = make_plugins(sel, cfg);
+    let mut columns: Vec<Column> = Worker::core_columns();
+    let mut pkt_header = String::from("%pktNo\tflowInd\t");
+    let mut timeouts = vec![cfg.f64("FLOW_TIMEOUT") as f32];
+    for p in &proto_plugins {
+        columns.extend(p.columns());
+        for c in p.packet_columns() {
+            pkt_header.push_str(c);
+            pkt_header.push('\t');
+        }
+        timeouts.extend(p.timeouts());
+    }
+    pkt_header.push_str("l7Content\n");
+    let mon_cols: Vec<(&'static str, Vec<String>)> = proto_plugins
+        .iter()
+        .map(|p| (p.name(), p.monitoring_columns()))
+        .filter(|(_, c)| !c.is_empty())
+        .collect();
+    drop(proto_plugins);
+    let columns = Arc::new(columns);
+
+    let mut sinks = writer::Sinks {
+        flows_txt: None,
+        flows_json: None,
+        packets: None,
+    };
+    if sel.txt {
+        let hdr = txt::header_line(&columns);
+        let w: Box<dyn Write + Send> = if flows_stdout {
+            let mut w = BufWriter::new(std::io::stdout());
+            w.write_all(&hdr).map_err(|e| e.to_string())?;
+            Box::new(w)
+        } else {
+            outputs.flows_file(&format!("{prefix}_flows.txt"), &hdr)?
+        };
+        sinks.flows_txt = Some(w);
+        let hdr = txt::headers_file(&headers_preamble(sel, cfg), &columns);
+        std::fs::write(format!("{prefix}_headers.txt"), hdr)
+            .map_err(|e| format!("{prefix}_headers.txt: {e}"))?;
+    }
+    if sel.json {
+        sinks.flows_json = Some(outputs.flows_file(&format!("{prefix}_flows.json"), b"")?);
+    }
+    if cli.packet_mode {
+        let mut w = outputs.file(&format!("{prefix}_packets.txt"))?;
+        w.write_all(pkt_header.as_bytes())
+            .map_err(|e| e.to_string())?;
+        sinks.packets = Some(w);
+    }
+    Ok(RunOutputs {
+        columns,
+        timeouts,
+        mon_cols,
+        sinks,
+    })
+}
+
+/// T2's flow-table cap from MAX_FLOWS (`-f`/HASHFACTOR: that many times 2^18): the cap of
+/// the run (0: none), the per-worker cap (0: none) and the capacity the report's percentages
+/// refer to.
+pub fn table_cap(cli: &Cli, cfg: &Config, workers: usize) -> (u64, usize, u64) {
+    let cap_total = match (
+        cfg.u64("MAX_FLOWS"),
+        cli.hash_factor.unwrap_or(cfg.u64("HASHFACTOR")),
+    ) {
+        (m, _) if m > 0 => m,
+        (_, f) if f > 0 => T2_TABLE * f,
+        _ => 0,
+    };
+    let per_worker = if cap_total == 0 {
+        0
+    } else {
+        cap_total.div_ceil(workers.max(1) as u64) as usize
+    };
+    let reference = if cap_total == 0 { T2_TABLE } else { cap_total };
+    (cap_total, per_worker, reference)
+}
+
+/// The configuration of worker `index` of `workers` (`columns`, `timeouts`: from
+/// [`open_outputs`]; `capacity`: its flow cap, 0 for none).
+pub fn worker_setup(
+    cli: &Cli,
+    sel: &Selection,
+    cfg: &Config,
+    (index, workers): (usize, usize),
+    (columns, timeouts): (&Arc<Vec<Column>>, &[f32]),
+    capacity: usize,
+    shared: &Arc<Shared>,
+) -> WorkerSetup {
+    WorkerSetup {
+        index,
+        workers,
+        plugins: make_plugins(sel, cfg),
+        columns: columns.clone(),
+        txt: sel.txt,
+        json: sel.json,
+        packet_mode: cli.packet_mode,
+        flow_timeout: cfg.f64("FLOW_TIMEOUT") as f32,
+        timeouts: timeouts.to_vec(),
+        capacity,
+        alarm_mode: cfg.bool("ALARM_MODE"),
+        shared: shared.clone(),
+    }
+}
+
 /// Runs tamandua with parsed options; returns the exit status.
 pub fn run(cli: Cli) -> Result<i32, String> {
     let sel = select_plugins(&cli.plugins)?;
@@ -309,71 +439,14 @@ pub fn run(cli: Cli) -> Result<i32, String> {
     log.line(&format!("Workers: {nworkers}"));
     log.flush();
 
-    // ---- plugins, columns, output files
-    let proto_plugins = make_plugins(&sel, &cfg);
-    let mut columns: Vec<Column> = Worker::core_columns();
-    let mut pkt_header = String::from("%pktNo\tflowInd\t");
-    let mut timeouts = vec![cfg.f64("FLOW_TIMEOUT") as f32];
-    for p in &proto_plugins {
-        columns.extend(p.columns());
-        for c in p.packet_columns() {
-            pkt_header.push_str(c);
-            pkt_header.push('\t');
-        }
-        timeouts.extend(p.timeouts());
-    }
-    pkt_header.push_str("l7Content\n");
-    let mon_cols: Vec<(&'static str, Vec<String>)> = proto_plugins
-        .iter()
-        .map(|p| (p.name(), p.monitoring_columns()))
-        .filter(|(_, c)| !c.is_empty())
-        .collect();
-    drop(proto_plugins);
-    let columns = Arc::new(columns);
-
-    let mut sinks = writer::Sinks {
-        flows_txt: None,
-        flows_json: None,
-        packets: None,
-    };
-    if sel.txt {
-        let hdr = txt::header_line(&columns);
-        let w: Box<dyn Write + Send> = if flows_stdout {
-            let mut w = BufWriter::new(std::io::stdout());
-            w.write_all(&hdr).map_err(|e| e.to_string())?;
-            Box::new(w)
-        } else {
-            outputs.flows_file(&format!("{prefix}_flows.txt"), &hdr)?
-        };
-        sinks.flows_txt = Some(w);
-        let hdr = txt::headers_file(&headers_preamble(&sel, &cfg), &columns);
-        std::fs::write(format!("{prefix}_headers.txt"), hdr)
-            .map_err(|e| format!("{prefix}_headers.txt: {e}"))?;
-    }
-    if sel.json {
-        sinks.flows_json = Some(outputs.flows_file(&format!("{prefix}_flows.json"), b"")?);
-    }
-    if cli.packet_mode {
-        let mut w = outputs.file(&format!("{prefix}_packets.txt"))?;
-        w.write_all(pkt_header.as_bytes())
-            .map_err(|e| e.to_string())?;
-        sinks.packets = Some(w);
-    }
-
-    // ---- flow-table cap
-    let cap_total = match (
-        cfg.u64("MAX_FLOWS"),
-        cli.hash_factor.unwrap_or(cfg.u64("HASHFACTOR")),
-    ) {
-        (m, _) if m > 0 => m,
-        (_, f) if f > 0 => T2_TABLE * f,
-        _ => 0,
-    };
-    let capacity = if cap_total == 0 {
-        0
-    } else {
-        cap_total.div_ceil(nworkers as u64) as usize
-    };
+    // ---- plugins, columns, output files, flow-table cap
+    let RunOutputs {
+        columns,
+        timeouts,
+        mon_cols,
+        sinks,
+    } = open_outputs(&cli, &sel, &cfg, &outputs, &prefix, flows_stdout)?;
+    let (cap_total, capacity, capacity_ref) = table_cap(&cli, &cfg, nworkers);
     let (capacity, budget) = crate::batch::flow_cap(
         &cli,
         &cfg,
@@ -386,7 +459,6 @@ pub fn run(cli: Cli) -> Result<i32, String> {
         log.line(&b.line());
     }
     let mut progress = crate::progress::Progress::new(cfg.f64("PROGRESS_INTERVAL"));
-    let capacity_ref = if cap_total == 0 { T2_TABLE } else { cap_total };
 
     // ---- threads
     let shared = Arc::new(Shared::default());
@@ -448,20 +520,15 @@ pub fn run(cli: Cli) -> Result<i32, String> {
         });
         out_rings.push(out.clone());
         out_free.push(ofree.clone());
-        let setup = WorkerSetup {
-            index: i,
-            workers: nworkers,
-            plugins: make_plugins(&sel, &cfg),
-            columns: columns.clone(),
-            txt: sel.txt,
-            json: sel.json,
-            packet_mode: cli.packet_mode,
-            flow_timeout: cfg.f64("FLOW_TIMEOUT") as f32,
-            timeouts: timeouts.clone(),
+        let setup = worker_setup(
+            &cli,
+            &sel,
+            &cfg,
+            (i, nworkers),
+            (&columns, &timeouts),
             capacity,
-            alarm_mode: cfg.bool("ALARM_MODE"),
-            shared: shared.clone(),
-        };
+            &shared,
+        );
         let cpu = *cpu;
         let h = std::thread::Builder::new()
             .name(format!("worker-{i}"))

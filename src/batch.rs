@@ -116,22 +116,63 @@ pub fn flow_cap(
     snap: u32,
     explicit_per_worker: usize,
 ) -> Result<(usize, Option<crate::budget::Plan>), String> {
-    let setting = match &cli.memory_budget {
-        Some(s) => s.clone(),
-        None => cfg.text("MEMORY_BUDGET").unwrap_or("auto").to_string(),
-    };
-    let plan = crate::budget::plan(
-        &setting,
-        analysis_plugins,
+    let pipeline = crate::budget::pipeline_bytes(
         workers,
         cfg.u64("RING_BATCHES").max(2),
         cfg.u64("BATCH_PACKETS").max(1),
         if snap == 0 { 65535 } else { snap },
+    );
+    cap_from_budget(
+        cli,
+        cfg,
+        analysis_plugins,
+        workers,
+        pipeline,
+        explicit_per_worker,
     )
-    .map_err(|e| match &cli.memory_budget {
-        Some(_) => format!("--memory-budget: {e}"),
-        None => e,
-    })?;
+}
+
+/// [`flow_cap`] for a live capture, whose pipeline is the capture buffers (`capture_bytes`
+/// over all workers) and the output batches.
+pub fn live_flow_cap(
+    cli: &Cli,
+    cfg: &Config,
+    analysis_plugins: &[String],
+    workers: usize,
+    capture_bytes: u64,
+    explicit_per_worker: usize,
+) -> Result<(usize, Option<crate::budget::Plan>), String> {
+    let pipeline =
+        crate::budget::live_pipeline_bytes(workers, cfg.u64("RING_BATCHES").max(2), capture_bytes);
+    cap_from_budget(
+        cli,
+        cfg,
+        analysis_plugins,
+        workers,
+        pipeline,
+        explicit_per_worker,
+    )
+}
+
+fn cap_from_budget(
+    cli: &Cli,
+    cfg: &Config,
+    analysis_plugins: &[String],
+    workers: usize,
+    pipeline: u64,
+    explicit_per_worker: usize,
+) -> Result<(usize, Option<crate::budget::Plan>), String> {
+    let setting = match &cli.memory_budget {
+        Some(s) => s.clone(),
+        None => cfg.text("MEMORY_BUDGET").unwrap_or("auto").to_string(),
+    };
+    let plan =
+        crate::budget::plan(&setting, analysis_plugins, workers, pipeline).map_err(
+            |e| match &cli.memory_budget {
+                Some(_) => format!("--memory-budget: {e}"),
+                None => e,
+            },
+        )?;
     match plan {
         Some(p) if explicit_per_worker == 0 || (p.per_worker as usize) < explicit_per_worker => {
             Ok((p.per_worker as usize, Some(p)))

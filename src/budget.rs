@@ -113,6 +113,15 @@ pub fn pipeline_bytes(workers: usize, ring_batches: u64, batch_packets: u64, sna
     workers as u64 * (in_flight + out)
 }
 
+/// The pipeline of a live capture: no reader-to-worker rings (each worker reads its own
+/// source), the output batches in flight as in replay, and the capture buffers the kernel
+/// shares with the process (AF_PACKET rings, AF_XDP UMEMs, the libpcap buffer), which are
+/// resident once traffic has filled them.
+pub fn live_pipeline_bytes(workers: usize, ring_batches: u64, capture_bytes: u64) -> u64 {
+    let out = (2 * ring_batches + 4) * (32 << 10);
+    workers as u64 * out + capture_bytes
+}
+
 /// Where the budget came from, for the report line.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Source {
@@ -167,14 +176,14 @@ pub fn human(b: u64) -> String {
     }
 }
 
-/// Turns a budget setting (`auto`, `0`, or a size) into a flow cap. `Ok(None)`: no budget.
+/// Turns a budget setting (`auto`, `0`, or a size) into a flow cap, given the pipeline's
+/// buffers ([`pipeline_bytes`] for replay, [`live_pipeline_bytes`] for live capture).
+/// `Ok(None)`: no budget.
 pub fn plan(
     setting: &str,
     plugins: &[String],
     workers: usize,
-    ring_batches: u64,
-    batch_packets: u64,
-    snap: u32,
+    pipeline: u64,
 ) -> Result<Option<Plan>, String> {
     let s = setting.trim();
     let (budget, source) = if s.eq_ignore_ascii_case("auto") || s.is_empty() {
@@ -191,11 +200,11 @@ pub fn plan(
     };
     let workers = workers.max(1);
     let bpf = bytes_per_flow(plugins);
-    let fixed = BASE_BYTES + pipeline_bytes(workers, ring_batches, batch_packets, snap);
+    let fixed = BASE_BYTES + pipeline;
     let min = fixed + MIN_FLOWS_PER_WORKER * workers as u64 * bpf;
     if budget < min {
         return Err(format!(
-            "memory budget {} is too small for {workers} worker(s): the pipeline needs about {} and the flow tables at least {} (lower RING_BATCHES/BATCH_PACKETS or use fewer workers)",
+            "memory budget {} is too small for {workers} worker(s): the pipeline needs about {} and the flow tables at least {} (lower RING_BATCHES/BATCH_PACKETS, the capture buffers, or use fewer workers)",
             human(budget),
             human(fixed),
             human(min - fixed)
@@ -230,18 +239,38 @@ mod tests {
     #[test]
     fn the_cap_follows_the_budget() {
         let p = vec!["basicFlow".to_string(), "basicStats".to_string()];
-        let a = plan("512M", &p, 2, 64, 256, 65535).unwrap().unwrap();
-        let b = plan("1G", &p, 2, 64, 256, 65535).unwrap().unwrap();
+        let pipe = pipeline_bytes(2, 64, 256, 65535);
+        let a = plan("512M", &p, 2, pipe).unwrap().unwrap();
+        let b = plan("1G", &p, 2, pipe).unwrap().unwrap();
         assert!(b.total_flows > 2 * a.total_flows - 10);
         assert_eq!(a.total_flows, a.per_worker * 2);
         assert!(a.fixed + a.total_flows * a.bytes_per_flow <= a.budget);
-        assert!(plan("0", &p, 2, 64, 256, 65535).unwrap().is_none());
-        assert!(plan("1M", &p, 2, 64, 256, 65535).is_err());
+        assert!(plan("0", &p, 2, pipe).unwrap().is_none());
+        assert!(plan("1M", &p, 2, pipe).is_err());
         // an unknown plugin is costed conservatively
         let q = vec!["someNewPlugin".to_string()];
         assert_eq!(
             bytes_per_flow(&q),
             CORE_BYTES_PER_FLOW + UNKNOWN_PLUGIN_BYTES_PER_FLOW
         );
+    }
+
+    #[test]
+    fn live_capture_buffers_come_out_of_the_budget() {
+        let p = vec!["basicFlow".to_string(), "basicStats".to_string()];
+        let small = live_pipeline_bytes(2, 64, 4 << 20);
+        let big = live_pipeline_bytes(2, 64, 256 << 20);
+        assert_eq!(big - small, (256 << 20) - (4 << 20));
+        let a = plan("512M", &p, 2, small).unwrap().unwrap();
+        let b = plan("512M", &p, 2, big).unwrap().unwrap();
+        // 252 MiB more of capture buffers: that many bytes fewer for flows
+        let fewer = (a.total_flows - b.total_flows) * a.bytes_per_flow;
+        assert!(
+            fewer.abs_diff(252 << 20) < 2 * 2 * a.bytes_per_flow,
+            "{fewer}"
+        );
+        assert!(b.fixed + b.total_flows * b.bytes_per_flow <= b.budget);
+        // buffers alone larger than the budget: refused, not a zero cap
+        assert!(plan("128M", &p, 2, live_pipeline_bytes(2, 64, 200 << 20)).is_err());
     }
 }

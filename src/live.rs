@@ -6,14 +6,20 @@
 //!
 //! Ordering: the writer merges records by `OrderKey.event`. Replay uses the packet number;
 //! here every received batch reserves a range of numbers from one shared counter
-//! (`fetch_add(n)`), so numbers are unique, increase per worker and compare across workers. A
-//! worker that receives nothing still runs a timeout pass with the current time every
-//! [`TICK`] and publishes the counter's value as its watermark (it can never produce a smaller
-//! number afterwards), so idle workers expire flows and never hold the writer back.
+//! (`fetch_add(n)`), so numbers are unique, increase per worker and compare across workers.
+//! Every [`TICK`] a worker, busy or idle, reserves one more number for a timeout pass at the
+//! current time and publishes it as its watermark (it can never produce a smaller number
+//! afterwards), so idle workers expire flows and never hold the writer back.
 //!
 //! Every packet the kernel gave up on is counted where it happened (AF_PACKET `tp_drops`,
 //! AF_XDP `rx_dropped`/`rx_ring_full`, libpcap `ps_drop`, the interface's `rx_dropped`) and
 //! shown per worker and in total in the end report.
+//!
+//! Monitoring and signals are replay's (`crate::monitor`): there is no reader thread, so a
+//! report request (USR1, the real-time timer, `tamandua ctl report`) goes straight to the
+//! workers, and each answers after its current batch with its own dissection counters and its
+//! source's counters (pktsRec, pktsDrp); ifDrp comes from the interface. Flows whose two
+//! directions reach different workers are counted at flow creation (`monitor::split`).
 
 use crate::app::{self, Log, Selection};
 use crate::capture::afpacket::{self, AfPacket, Fanout};
@@ -23,23 +29,20 @@ use crate::dispatch::batch::{OutBatch, PktEntry};
 use crate::dispatch::ring::Ring;
 use crate::dispatch::Ingest;
 use crate::dissect::dlt;
-use crate::flow::worker::{Shared, Worker, WorkerSetup};
-use crate::output::columns::Column;
-use crate::output::{prefix, txt, writer};
+use crate::flow::worker::{Shared, Worker};
+use crate::monitor::signals::EV_LOG;
+use crate::monitor::Hub;
+use crate::output::{prefix, writer};
 use crate::plugin::ReportTotals;
 use crate::report::{self, ReportInput, WorkerLine};
 use crate::time::Ts;
-use std::io::{self, Write};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How often a worker runs a timeout pass and hands its output to the writer.
 pub const TICK: Duration = Duration::from_millis(50);
-
-/// Set by SIGINT/SIGTERM (and by `--duration`, or a failing worker): every worker drains its
-/// source, writes its flows and stops.
-static STOP: AtomicBool = AtomicBool::new(false);
 
 /// Receives the packets of one batch from a capture source.
 pub trait RxHandler {
@@ -120,25 +123,6 @@ impl Backend {
             "af_packet" | "afpacket" => Ok(Backend::AfPacket),
             "pcap" | "libpcap" => Ok(Backend::Pcap),
             _ => Err(format!("--capture {s}: expected af_xdp, af_packet or pcap")),
-        }
-    }
-}
-
-extern "C" fn on_signal(_: libc::c_int) {
-    STOP.store(true, Ordering::SeqCst);
-}
-
-fn install_signals() {
-    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
-    let act = SigAction::new(
-        SigHandler::Handler(on_signal),
-        SaFlags::empty(),
-        SigSet::empty(),
-    );
-    for s in [Signal::SIGINT, Signal::SIGTERM] {
-        // SAFETY: the handler only stores to an atomic (async-signal-safe).
-        unsafe {
-            let _ = sigaction(s, &act);
         }
     }
 }
@@ -286,6 +270,8 @@ struct Opened {
     /// The attached XDP program: detached when dropped (every exit path).
     xdp: Option<crate::capture::afxdp::XdpAttachment>,
     notes: Vec<String>,
+    /// Memory of the capture buffers over all sources (counted in the memory budget).
+    capture_bytes: u64,
 }
 
 fn open_afpacket(
@@ -323,6 +309,7 @@ fn open_afpacket(
         sources,
         user_filter: None,
         xdp: None,
+        capture_bytes: n as u64 * blocks as u64 * block as u64,
         notes: vec![format!(
             "AF_PACKET: TPACKET_V3, {} socket(s) in fanout group {} ({}), {} blocks of {} KiB each",
             n,
@@ -335,18 +322,16 @@ fn open_afpacket(
 }
 
 fn open_pcap(cli: &Cli, iface: &str, filter: &Option<String>) -> Result<Opened, String> {
-    let src = crate::capture::libpcap::LibPcap::open(
-        iface,
-        cli.snaplen,
-        cli.buffer_kib.unwrap_or(32 * 1024) as u64 * 1024,
-        filter.as_deref(),
-    )?;
+    let buffer = cli.buffer_kib.unwrap_or(32 * 1024) as u64 * 1024;
+    let src =
+        crate::capture::libpcap::LibPcap::open(iface, cli.snaplen, buffer, filter.as_deref())?;
     Ok(Opened {
         backend: Backend::Pcap,
         why: String::new(),
         sources: vec![Box::new(src)],
         user_filter: None,
         xdp: None,
+        capture_bytes: buffer,
         notes: vec!["libpcap: one handle, one worker (not in immediate mode)".to_string()],
     })
 }
@@ -369,13 +354,14 @@ fn open_afxdp(cli: &Cli, iface: &str, filter: &Option<String>) -> Result<Opened,
         snaplen: cli.snaplen,
     };
     let (attach, socks, note) = afxdp::open(&cfg)?;
-    let sources = socks
+    let sources: Vec<Box<dyn Rx>> = socks
         .into_iter()
         .map(|s| Box::new(s) as Box<dyn Rx>)
         .collect();
     Ok(Opened {
         backend: Backend::AfXdp,
         why: String::new(),
+        capture_bytes: sources.len() as u64 * cfg.frames as u64 * cfg.frame_size as u64,
         sources,
         user_filter: filter.clone(),
         xdp: Some(attach),
@@ -484,17 +470,63 @@ struct WorkerResult {
     error: Option<String>,
 }
 
+/// What every live worker thread shares with the run.
+struct WorkerCtx {
+    /// Signals and reports (`Control::stop`: second INT, TERM, `--duration`, a failing worker).
+    hub: Arc<Hub>,
+    /// The event-number counter (see the module description).
+    events: Arc<AtomicU64>,
+    shared: Arc<Shared>,
+    out: Arc<Ring<Box<OutBatch>>>,
+    ofree: Arc<Ring<Box<OutBatch>>>,
+}
+
+/// What a worker last added to the monitor's run-wide figures (they are sums over workers).
+#[derive(Default)]
+struct Published {
+    packets: u64,
+    raw_bytes: u64,
+    processed_bytes: u64,
+}
+
+/// Publishes a worker's source counters (pktsRec, pktsDrp) and its share of the packet and
+/// byte totals for the monitoring reports and the metrics endpoint.
+fn publish(
+    hub: &Hub,
+    index: usize,
+    rx: &mut dyn Rx,
+    filtered: u64,
+    ingest: &Ingest,
+    done: &mut Published,
+) {
+    let s = rx.stats();
+    let received = s.received.saturating_sub(s.filtered + filtered);
+    hub.link.publish_source(index, received, s.dropped());
+    let c = &ingest.counters;
+    let r = &hub.reader;
+    r.packets
+        .fetch_add(c.packets - done.packets, Ordering::Relaxed);
+    r.raw_bytes
+        .fetch_add(c.raw_bytes - done.raw_bytes, Ordering::Relaxed);
+    r.processed_bytes
+        .fetch_add(c.processed_bytes - done.processed_bytes, Ordering::Relaxed);
+    *done = Published {
+        packets: c.packets,
+        raw_bytes: c.raw_bytes,
+        processed_bytes: c.processed_bytes,
+    };
+}
+
 fn worker_loop(
     mut rx: Box<dyn Rx>,
     mut worker: Worker,
-    events: Arc<AtomicU64>,
     user_filter: Option<String>,
-    out: Arc<Ring<Box<OutBatch>>>,
-    ofree: Arc<Ring<Box<OutBatch>>>,
-    shared: Arc<Shared>,
+    cx: WorkerCtx,
 ) -> WorkerResult {
-    out.register_producer();
-    ofree.register_consumer();
+    cx.out.register_producer();
+    cx.ofree.register_consumer();
+    let index = worker.index;
+    let stop = &cx.hub.ctl.stop;
     let mut ingest = Ingest::default();
     let mut error = None;
     let prog = match &user_filter {
@@ -503,7 +535,7 @@ fn worker_loop(
                 Ok(p) => Some(p),
                 Err(e) => {
                     error = Some(format!("filter: {e}"));
-                    STOP.store(true, Ordering::SeqCst);
+                    stop.store(true, Ordering::SeqCst);
                     None
                 }
             }
@@ -512,10 +544,12 @@ fn worker_loop(
     };
     let linktype = rx.linktype();
     let mut filtered = 0u64;
+    let mut published = Published::default();
+    let mut answered = 0u64;
     let mut last_tick = Instant::now();
     let mut drain_until: Option<Instant> = None;
     loop {
-        let stopping = STOP.load(Ordering::Relaxed);
+        let stopping = stop.load(Ordering::Relaxed);
         if stopping && drain_until.is_none() {
             // give blocks the kernel has not retired yet time to come (AF_PACKET block
             // timeout), but never more than a second of ongoing traffic
@@ -524,7 +558,7 @@ fn worker_loop(
         let mut feed = Feed {
             ingest: &mut ingest,
             worker: &mut worker,
-            events: &events,
+            events: &cx.events,
             next: 0,
             end: 0,
             linktype,
@@ -542,31 +576,46 @@ fn worker_loop(
         );
         let (n, got) = (feed.filtered + feed.got, feed.got);
         filtered += feed.filtered;
-        shared.processed.fetch_add(got, Ordering::Relaxed);
+        cx.shared.processed.fetch_add(got, Ordering::Relaxed);
         let n = match r {
             Ok(k) => k.max(n as usize),
             Err(e) => {
                 error = Some(e.to_string());
-                STOP.store(true, Ordering::SeqCst);
+                stop.store(true, Ordering::SeqCst);
                 break;
             }
         };
         if stopping && (n == 0 || drain_until.is_some_and(|t| Instant::now() > t)) {
             break;
         }
-        if n == 0 || last_tick.elapsed() >= TICK {
-            // no packet can get a number below the counter's value any more: publish it
-            let ev = events.load(Ordering::Acquire);
+        let tick = n == 0 || last_tick.elapsed() >= TICK;
+        if tick {
+            // the timeout pass takes a number of its own: above every packet this worker has
+            // seen (also when nothing arrived since the last pass, so idle flows still time
+            // out), and no packet can get a smaller one any more (the writer's watermark)
+            let ev = cx.events.fetch_add(1, Ordering::AcqRel) + 1;
             worker.tick(now_ts(), ev);
-            worker.send(&out, &ofree);
+            worker.send(&cx.out, &cx.ofree);
             last_tick = Instant::now();
         }
+        // a report request (USR1, timer, ctl) is answered after the current batch, with the
+        // source's counters read just before
+        let asked = cx.hub.link.direct_request(index);
+        if tick || asked > answered {
+            answered = asked;
+            publish(&cx.hub, index, &mut *rx, filtered, &ingest, &mut published);
+            worker.monitor_poll(&ingest.counters, ingest.counters.last_ts);
+        }
     }
+    ingest.finish_counters();
+    publish(&cx.hub, index, &mut *rx, filtered, &ingest, &mut published);
+    // a request that came while stopping still gets its answer
+    worker.monitor_poll(&ingest.counters, ingest.counters.last_ts);
     let mut stats = rx.stats();
     stats.filtered += filtered;
     drop(rx);
     worker.finish();
-    worker.send(&out, &ofree);
+    worker.send(&cx.out, &cx.ofree);
     WorkerResult {
         worker,
         ingest,
@@ -576,13 +625,18 @@ fn worker_loop(
 }
 
 /// Runs a live capture until SIGINT/SIGTERM (or `--duration`); returns the exit status.
+///
+/// Signals as in replay (`crate::monitor::signals`): the first SIGINT stops flow creation and
+/// the run ends when the flows in memory have timed out; a second SIGINT or a SIGTERM stops
+/// the capture now and writes every flow.
 pub fn run(cli: Cli, sel: Selection, cfg: Config) -> Result<i32, String> {
+    // before any thread starts: only the monitor's control thread takes the signals
+    crate::monitor::signals::block()?;
     let iface = cli.interface.clone().unwrap_or_default();
-    STOP.store(false, Ordering::SeqCst);
-    install_signals();
     let started = Instant::now();
+    let outputs = crate::batch::Outputs::from_cli(&cli)?;
     let (prefix, flows_stdout) =
-        prefix::output_prefix(&iface, cli.write.as_deref()).map_err(|e| format!("-w: {e}"))?;
+        prefix::output_prefix(&iface, outputs.prefix_arg(&cli)).map_err(|e| format!("-w: {e}"))?;
     let log_to_file = cli.log_file || flows_stdout;
     let mut log = Log {
         out: if log_to_file {
@@ -652,80 +706,92 @@ pub fn run(cli: Cli, sel: Selection, cfg: Config) -> Result<i32, String> {
     }
     let linktype = 1u32;
     let (ln, ld) = dlt::name(linktype);
-    log.line(&format!("Link layer type: {ld} [{ln}/{linktype}]"));
-    log.line(&format!(
-        "Snapshot length: {}{}",
-        cli.snaplen,
-        report::h(cli.snaplen as u64, "")
-    ));
+    let input_lines = vec![
+        format!("Live capture from interface: {iface}"),
+        format!("Link layer type: {ld} [{ln}/{linktype}]"),
+        format!(
+            "Snapshot length: {}{}",
+            cli.snaplen,
+            report::h(cli.snaplen as u64, "")
+        ),
+    ];
+    for l in &input_lines[1..] {
+        log.line(l);
+    }
     log.line(&format!("Workers: {nworkers}"));
-    log.flush();
 
-    // ---- plugins, columns, output files (as app::run does for replay)
-    let proto_plugins = app::make_plugins(&sel, &cfg);
-    let mut columns: Vec<Column> = Worker::core_columns();
-    let mut pkt_header = String::from("%pktNo\tflowInd\t");
-    let mut timeouts = vec![cfg.f64("FLOW_TIMEOUT") as f32];
-    for p in &proto_plugins {
-        columns.extend(p.columns());
-        for c in p.packet_columns() {
-            pkt_header.push_str(c);
-            pkt_header.push('\t');
-        }
-        timeouts.extend(p.timeouts());
+    // ---- plugins, columns, output files, flow-table cap (as replay)
+    let app::RunOutputs {
+        columns,
+        timeouts,
+        mon_cols,
+        sinks,
+    } = app::open_outputs(&cli, &sel, &cfg, &outputs, &prefix, flows_stdout)?;
+    let (cap_total, capacity, capacity_ref) = app::table_cap(&cli, &cfg, nworkers);
+    let (capacity, budget) = crate::batch::live_flow_cap(
+        &cli,
+        &cfg,
+        &sel.analysis,
+        nworkers,
+        opened.capture_bytes,
+        capacity,
+    )?;
+    if let Some(b) = &budget {
+        log.line(&b.line());
     }
-    pkt_header.push_str("l7Content\n");
-    drop(proto_plugins);
-    let columns = Arc::new(columns);
-    let mut sinks = writer::Sinks {
-        flows_txt: None,
-        flows_json: None,
-        packets: None,
-    };
-    if sel.txt {
-        let mut w: Box<dyn Write + Send> = if flows_stdout {
-            Box::new(io::BufWriter::new(std::io::stdout()))
-        } else {
-            Box::new(app::create(&format!("{prefix}_flows.txt"))?)
-        };
-        w.write_all(&txt::header_line(&columns))
-            .map_err(|e| e.to_string())?;
-        sinks.flows_txt = Some(w);
-        let hdr = txt::headers_file(&app::headers_preamble(&sel, &cfg), &columns);
-        std::fs::write(format!("{prefix}_headers.txt"), hdr)
-            .map_err(|e| format!("{prefix}_headers.txt: {e}"))?;
-    }
-    if sel.json {
-        sinks.flows_json = Some(Box::new(app::create(&format!("{prefix}_flows.json"))?));
-    }
-    if cli.packet_mode {
-        let mut w = app::create(&format!("{prefix}_packets.txt"))?;
-        w.write_all(pkt_header.as_bytes())
-            .map_err(|e| e.to_string())?;
-        sinks.packets = Some(Box::new(w));
-    }
-    let cap_total = match (
-        cfg.u64("MAX_FLOWS"),
-        cli.hash_factor.unwrap_or(cfg.u64("HASHFACTOR")),
-    ) {
-        (m, _) if m > 0 => m,
-        (_, f) if f > 0 => app::T2_TABLE * f,
-        _ => 0,
-    };
-    let capacity = if cap_total == 0 {
-        0
-    } else {
-        cap_total.div_ceil(nworkers as u64) as usize
-    };
-    let capacity_ref = if cap_total == 0 {
-        app::T2_TABLE
-    } else {
-        cap_total
-    };
+    log.flush();
 
     if let Some(u) = &cli.user {
         drop_privileges(u)?;
         log.line(&format!("[INF] Running as user {u}"));
+    }
+
+    // ---- monitoring: reports, signals, metrics (real-time base: no reader thread, the
+    // control thread asks the workers directly)
+    let shared = Arc::new(Shared::default());
+    let ring_batches = cfg.u64("RING_BATCHES").max(2) as usize;
+    let mut mcfg = crate::monitor::MonConfig::from_config(&cfg, cli.monitoring_interval)?;
+    if mcfg.pcap_time {
+        // packets arrive in real time: the pcap-time rule becomes periodic real-time reports
+        log.line("[INF] Live capture: MONINTTMPCP=1 gives periodic reports in real time");
+        mcfg.pcap_time = false;
+        mcfg.start_on = true;
+    }
+    let mon = crate::monitor::Monitor::start(crate::monitor::Setup {
+        cfg: mcfg,
+        opts: crate::monitor::Options {
+            file: (cli.monitoring_file || flows_stdout).then(|| format!("{prefix}_monitoring.txt")),
+            remove_if_empty: flows_stdout && !cli.monitoring_file,
+            metrics: cli.metrics.clone(),
+            progress: Some(false),
+            log_to_file,
+            live: true,
+        },
+        shared: shared.clone(),
+        workers: nworkers,
+        ring_batches,
+        info: crate::monitor::format::InputInfo {
+            lines: input_lines,
+            file_size: None,
+            pcapng: false,
+            capacity_ref,
+            plugin_cols: mon_cols,
+        },
+    })?;
+    mon.use_direct_reports();
+    let xdp_native = opened
+        .xdp
+        .as_ref()
+        .is_some_and(|a| a.mode == crate::capture::afxdp::Mode::Native);
+    {
+        let link = mon.hub.link.clone();
+        let iface = iface.clone();
+        let counts: crate::monitor::LiveCounts = Box::new(move || {
+            let (rec, drp) = link.source_totals();
+            let delta = if_rx_dropped(&iface).saturating_sub(if_drop_start);
+            (rec, drp, interface_drops(delta, drp, xdp_native))
+        });
+        let _ = mon.hub.live_counts.set(counts);
     }
 
     // ---- threads
@@ -736,9 +802,7 @@ pub fn run(cli: Cli, sel: Selection, cfg: Config) -> Result<i32, String> {
         xdp,
         ..
     } = opened;
-    let shared = Arc::new(Shared::default());
     let events = Arc::new(AtomicU64::new(0));
-    let ring_batches = cfg.u64("RING_BATCHES").max(2) as usize;
     let mut out_rings = Vec::new();
     let mut out_free = Vec::new();
     let mut handles = Vec::new();
@@ -747,29 +811,31 @@ pub fn run(cli: Cli, sel: Selection, cfg: Config) -> Result<i32, String> {
         let ofree: Arc<Ring<Box<OutBatch>>> = Arc::new(Ring::new(ring_batches + 2));
         out_rings.push(out.clone());
         out_free.push(ofree.clone());
-        let setup = WorkerSetup {
-            index: i,
-            workers: nworkers,
-            plugins: app::make_plugins(&sel, &cfg),
-            columns: columns.clone(),
-            txt: sel.txt,
-            json: sel.json,
-            packet_mode: cli.packet_mode,
-            flow_timeout: cfg.f64("FLOW_TIMEOUT") as f32,
-            timeouts: timeouts.clone(),
+        let setup = app::worker_setup(
+            &cli,
+            &sel,
+            &cfg,
+            (i, nworkers),
+            (&columns, &timeouts),
             capacity,
-            alarm_mode: cfg.bool("ALARM_MODE"),
+            &shared,
+        );
+        let cx = WorkerCtx {
+            hub: mon.hub.clone(),
+            events: events.clone(),
             shared: shared.clone(),
+            out,
+            ofree,
         };
         let cpu = cpus[i];
-        let (ev, uf, sh) = (events.clone(), user_filter.clone(), shared.clone());
+        let uf = user_filter.clone();
         let h = std::thread::Builder::new()
             .name(format!("worker-{i}"))
             .spawn(move || {
                 if let Some(c) = cpu {
                     core_affinity::set_for_current(c);
                 }
-                worker_loop(rx, Worker::new(setup), ev, uf, out, ofree, sh)
+                worker_loop(rx, Worker::new(setup), uf, cx)
             })
             .map_err(|e| format!("cannot start worker thread: {e}"))?;
         handles.push(h);
@@ -779,20 +845,35 @@ pub fn run(cli: Cli, sel: Selection, cfg: Config) -> Result<i32, String> {
         .spawn(move || writer::run(out_rings, out_free, sinks))
         .map_err(|e| format!("cannot start writer thread: {e}"))?;
 
-    // ---- wait for SIGINT, --duration, or a failing worker
+    // ---- wait for the end: second SIGINT or SIGTERM, drained flows after the first SIGINT,
+    // --duration, or a failing worker
+    let ctl = mon.hub.ctl.clone();
     let deadline = cli
         .duration
         .map(|d| started + Duration::from_secs_f64(d.max(0.0)));
     loop {
-        if STOP.load(Ordering::SeqCst) {
+        if ctl.events.swap(0, Ordering::AcqRel) & EV_LOG != 0 {
+            for l in ctl.take_log() {
+                log.line(&l);
+            }
+            log.flush();
+        }
+        if ctl.stop.load(Ordering::Acquire) {
+            break;
+        }
+        if shared.no_create.load(Ordering::Acquire)
+            && shared.concurrent.load(Ordering::Acquire) == 0
+        {
+            log.line("[INF] All flows drained after flow creation was stopped: terminating");
+            ctl.stop.store(true, Ordering::Release);
             break;
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
-            STOP.store(true, Ordering::SeqCst);
+            ctl.stop.store(true, Ordering::Release);
             break;
         }
         if handles.iter().any(|h| h.is_finished()) {
-            STOP.store(true, Ordering::SeqCst);
+            ctl.stop.store(true, Ordering::Release);
             break;
         }
         std::thread::sleep(Duration::from_millis(20));
@@ -806,15 +887,14 @@ pub fn run(cli: Cli, sel: Selection, cfg: Config) -> Result<i32, String> {
             Err(_) => panicked = true,
         }
     }
-    let xdp_native = xdp
-        .as_ref()
-        .is_some_and(|a| a.mode == crate::capture::afxdp::Mode::Native);
     // the program goes before anything else can fail
     drop(xdp);
     let if_delta = if_rx_dropped(&iface).saturating_sub(if_drop_start);
     let wstats = writer_handle
         .join()
         .map_err(|_| "the writer thread panicked".to_string())?;
+    let split = mon.hub.link.split_flows().unwrap_or(0);
+    mon.finish(&mut log);
     if panicked {
         return Err("a worker thread panicked".into());
     }
@@ -833,7 +913,6 @@ pub fn run(cli: Cli, sel: Selection, cfg: Config) -> Result<i32, String> {
     let mut last = Ts::ZERO;
     let mut hdr_sum = 0f64;
     for r in results.iter_mut() {
-        r.ingest.finish_counters();
         if let Some(f) = r.ingest.counters.first_ts {
             first = Some(first.map_or(f, |x| x.min(f)));
             last = last.max(r.ingest.counters.last_ts);
@@ -841,6 +920,7 @@ pub fn run(cli: Cli, sel: Selection, cfg: Config) -> Result<i32, String> {
         hdr_sum += r.ingest.counters.hdr_avg as f64 * r.ingest.counters.packets as f64;
         total.merge(&r.ingest.counters);
         total.merge(&r.worker.counters);
+        total.alarms += r.worker.table.alarms;
         rx_total.add(&r.stats);
     }
     total.first_ts = first;
@@ -851,13 +931,7 @@ pub fn run(cli: Cli, sel: Selection, cfg: Config) -> Result<i32, String> {
     // as libpcap's ps_recv: the packets that passed the filter (AF_XDP filters in user space)
     let recv = rx_total.received - rx_total.filtered;
     let drp = rx_total.dropped();
-    // native XDP (veth at least) also counts the packets its redirect could not place in an
-    // XDP socket in the interface's rx_dropped: those are the sockets' drops, counted once
-    let if_drops = if xdp_native {
-        if_delta.saturating_sub(drp)
-    } else {
-        if_delta
-    };
+    let if_drops = interface_drops(if_delta, drp, xdp_native);
     report::num(&mut live_lines, "Number of packets received", recv);
     live_lines.push(format!(
         "Number of packets dropped by the kernel: {drp}{}{}",
@@ -892,11 +966,10 @@ pub fn run(cli: Cli, sel: Selection, cfg: Config) -> Result<i32, String> {
     ));
     for (i, r) in results.iter().enumerate() {
         live_lines.push(format!(
-            "tamandua: worker {i}: pktsRec {}, pktsDrp {}; {}; output ring full {} times, {} flows evicted",
+            "tamandua: worker {i}: pktsRec {}, pktsDrp {}; {}; {} flows evicted",
             r.stats.received - r.stats.filtered,
             r.stats.dropped(),
             src_line(&r.stats),
-            0,
             r.worker.evicted
         ));
         per_worker.push(WorkerLine {
@@ -905,6 +978,14 @@ pub fn run(cli: Cli, sel: Selection, cfg: Config) -> Result<i32, String> {
             ring_full: r.stats.ring_full + r.stats.freeze_q,
             evicted: r.worker.evicted,
         });
+    }
+    live_lines.push(format!(
+        "tamandua: {split} flows split across workers (reverse direction created on another worker; a lower bound)"
+    ));
+    if split > 0 {
+        live_lines.push(format!(
+            "[WRN] {split} flows split across workers: the NIC's RSS or the fanout mode does not send both directions to one worker (see tuning/README.md)"
+        ));
     }
     if drp + if_drops > 0 {
         live_lines.push(format!(
@@ -927,6 +1008,9 @@ pub fn run(cli: Cli, sel: Selection, cfg: Config) -> Result<i32, String> {
             "[INF] Hash Autopilot: Fix: Invoke tamandua with '-f {}' (or raise MAX_FLOWS)",
             (cap_total / app::T2_TABLE).max(1) * 2
         ));
+        if budget.is_some() {
+            log.line("[INF] The flow-table cap came from the memory budget: raise --memory-budget (MEMORY_BUDGET) to keep more flows in memory");
+        }
     }
     let merged = crate::plugin::merge_instances(results.into_iter().map(|r| r.worker.plugins));
     let totals = ReportTotals {
@@ -975,7 +1059,6 @@ pub fn run(cli: Cli, sel: Selection, cfg: Config) -> Result<i32, String> {
             }
         ));
     }
-    let _ = wstats;
     for e in &errors {
         log.line(&format!("[ERR] capture: {e}"));
     }
@@ -985,6 +1068,17 @@ pub fn run(cli: Cli, sel: Selection, cfg: Config) -> Result<i32, String> {
         return Ok(1);
     }
     Ok(0)
+}
+
+/// The interface's own drops (ifDrp) from the growth of its rx_dropped counter. Native XDP
+/// (veth at least) also counts there the packets its redirect could not place in an XDP
+/// socket: those are the sockets' drops (`socket_drops`), counted once, as pktsDrp.
+fn interface_drops(rx_dropped_delta: u64, socket_drops: u64, xdp_native: bool) -> u64 {
+    if xdp_native {
+        rx_dropped_delta.saturating_sub(socket_drops)
+    } else {
+        rx_dropped_delta
+    }
 }
 
 #[cfg(test)]
@@ -1004,6 +1098,15 @@ mod tests {
         assert_eq!(Backend::parse("af_packet").unwrap(), Backend::AfPacket);
         assert_eq!(Backend::parse("af_xdp").unwrap().name(), "af_xdp");
         assert!(Backend::parse("dpdk").is_err());
+    }
+
+    #[test]
+    fn native_xdp_socket_drops_are_not_counted_twice() {
+        // native XDP on veth counts the packets it could not place in a socket in rx_dropped
+        assert_eq!(interface_drops(10, 4, true), 6);
+        assert_eq!(interface_drops(3, 4, true), 0);
+        // elsewhere rx_dropped is the interface's own
+        assert_eq!(interface_drops(10, 4, false), 10);
     }
 
     #[test]

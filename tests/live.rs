@@ -2,8 +2,12 @@
 //! joined by a veth pair with 2 queues, replays captures rewritten to documentation addresses
 //! with tcpreplay, and checks for each backend that received + dropped = sent, that the flows
 //! equal a `-r` run of the same file, that SIGINT stops the capture cleanly and that no XDP
-//! program stays attached (also after SIGKILL). Where the machine lacks something (root,
-//! tcpreplay, a kernel feature) the check is skipped with the reason printed.
+//! program stays attached (also after SIGKILL). Then monitoring during a live run (a USR1 row
+//! with pktsRec + pktsDrp + ifDrp = sent, `tamandua ctl` list and report, the metrics
+//! endpoint, one SIGINT ending the run once the flows have timed out), flows split across
+//! workers under a round-robin fanout, and the memory budget evicting under a flow flood.
+//! Where the machine lacks something (root, tcpreplay, a kernel feature) the check is skipped
+//! with the reason printed.
 
 use std::path::Path;
 use std::process::Command;
@@ -35,6 +39,10 @@ fn live_capture_counts_every_packet_and_matches_replay() {
         vec!["check", "af_xdp-native"],
         vec!["check", "af_xdp-generic"],
         vec!["kill"],
+        vec!["monitor", "af_packet"],
+        vec!["monitor", "af_xdp-generic"],
+        vec!["split"],
+        vec!["budget"],
     ] {
         let (code, out) = harness(&spec);
         println!("== live-test.sh {}\n{out}", spec.join(" "));

@@ -635,6 +635,10 @@ impl Worker {
                 self.local_index -= 1;
             }
             None => {
+                // live capture: is the reverse flow on another worker? (see monitor::split)
+                if let Some(m) = &self.mon {
+                    m.unpaired_flow(key);
+                }
                 self.out.created.push((pkt.pkt_no, new_index));
                 self.counters.total_a += 1;
                 let f = self.table.get_mut(slot);

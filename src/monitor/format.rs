@@ -23,6 +23,8 @@ pub struct WorkerView {
     pub ring_cap: u64,
     /// Times the reader found the ring full (it waited: replay never drops).
     pub ring_full: u64,
+    /// Live capture: packets the worker's source received and the kernel dropped for it.
+    pub source: Option<(u64, u64)>,
 }
 
 /// Everything a report shows, in absolute terms (the formatter makes the differences).
@@ -45,7 +47,13 @@ pub struct Snapshot {
     pub workers: Vec<WorkerView>,
     /// Live capture: packets received, dropped, dropped by the interface.
     pub live: Option<(u64, u64, u64)>,
+    /// Live capture: flows whose reverse flow was created on another worker (a lower bound,
+    /// see `monitor::split`).
+    pub split: Option<u64>,
 }
+
+/// Machine column of [`Snapshot::split`] (live capture only, after T2's columns).
+pub const SPLIT_COLUMN: &str = "numFlowsSplitAcrossWorkers";
 
 /// Static facts for the human report.
 #[derive(Clone, Debug, Default)]
@@ -215,11 +223,18 @@ numFrgV6Pkts\tnumAlarms\trawBandwidth\tglobalWarn",
                 h.push_str(c);
             }
         }
+        if live {
+            h.push('\t');
+            h.push_str(SPLIT_COLUMN);
+        }
         if self.cfg.worker_cols {
             for i in 0..workers {
                 h.push_str(&format!(
                     "\tw{i}Pkts\tw{i}Flows\tw{i}Live\tw{i}Ring\tw{i}RingFull"
                 ));
+                if live {
+                    h.push_str(&format!("\tw{i}PktsRec\tw{i}PktsDrp"));
+                }
             }
         }
         h.push('\n');
@@ -320,6 +335,10 @@ numFrgV6Pkts\tnumAlarms\trawBandwidth\tglobalWarn",
             o.push(b'\t');
             o.extend_from_slice(v.as_bytes());
         }
+        if let Some(n) = s.split {
+            o.push(b'\t');
+            tf::push_u64(&mut o, n.saturating_sub(b.split.unwrap_or(0)));
+        }
         if self.cfg.worker_cols {
             for (i, w) in s.workers.iter().enumerate() {
                 let w0 = b.workers.get(i).cloned().unwrap_or_default();
@@ -332,6 +351,13 @@ numFrgV6Pkts\tnumAlarms\trawBandwidth\tglobalWarn",
                 ] {
                     o.push(b'\t');
                     tf::push_u64(&mut o, v);
+                }
+                if let Some((r, d)) = w.source {
+                    let (r0, d0) = w0.source.unwrap_or_default();
+                    for v in [r.saturating_sub(r0), d.saturating_sub(d0)] {
+                        o.push(b'\t');
+                        tf::push_u64(&mut o, v);
+                    }
                 }
             }
         }
@@ -453,11 +479,34 @@ numFrgV6Pkts\tnumAlarms\trawBandwidth\tglobalWarn",
             l.push(x);
         }
         l.append(&mut fill);
+        if let Some((rec, drp, ifd)) = s.live {
+            let (r0, d0, i0) = b.live.unwrap_or((0, 0, 0));
+            l.push(format!(
+                "Live capture: pktsRec {}, pktsDrp {}, ifDrp {}",
+                rec.saturating_sub(r0),
+                drp.saturating_sub(d0),
+                ifd.saturating_sub(i0)
+            ));
+        }
+        if let Some(n) = s.split {
+            l.push(format!(
+                "Number of flows split across workers (lower bound): {}",
+                n.saturating_sub(b.split.unwrap_or(0))
+            ));
+        }
         if s.workers.len() > 1 {
             for (i, w) in s.workers.iter().enumerate() {
                 let w0 = b.workers.get(i).cloned().unwrap_or_default();
+                let src = match (w.source, w0.source.unwrap_or_default()) {
+                    (Some((r, d)), (r0, d0)) => format!(
+                        ", pktsRec {}, pktsDrp {}",
+                        r.saturating_sub(r0),
+                        d.saturating_sub(d0)
+                    ),
+                    _ => String::new(),
+                };
                 l.push(format!(
-                    "tamandua: worker {i}: {} packets, {} flows created, {} flows in memory, ring {}/{}, ring full {} times",
+                    "tamandua: worker {i}: {} packets, {} flows created, {} flows in memory, ring {}/{}, ring full {} times{src}",
                     w.packets.saturating_sub(w0.packets),
                     w.flows.saturating_sub(w0.flows),
                     w.live,
@@ -508,6 +557,94 @@ mod tests {
         let mut o = Vec::new();
         tf::push_fixed(&mut o, v, 3);
         assert_eq!(String::from_utf8(o).unwrap(), "5295.440");
+    }
+
+    fn live_cfg(diff: bool) -> MonConfig {
+        MonConfig {
+            machine: true,
+            diff,
+            pcap_time: false,
+            start_on: false,
+            psync: true,
+            interval: 1.0,
+            proto_names: true,
+            l2: vec![],
+            l3: vec![],
+            worker_cols: true,
+            sensor: 666,
+        }
+    }
+
+    fn live_snapshot(rec: u64, drp: u64, ifd: u64, split: u64) -> Snapshot {
+        Snapshot {
+            ts: Ts::new(100, 0),
+            first_ts: Ts::new(99, 0),
+            live: Some((rec, drp, ifd)),
+            split: Some(split),
+            workers: vec![
+                WorkerView {
+                    source: Some((rec - 1, drp)),
+                    ..Default::default()
+                },
+                WorkerView {
+                    source: Some((1, 0)),
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        }
+    }
+
+    /// The value of column `name` in a machine row.
+    fn column(header: &str, row: &str, name: &str) -> String {
+        let i = header
+            .trim_end()
+            .split('\t')
+            .position(|c| c == name)
+            .unwrap_or_else(|| panic!("no column {name}"));
+        row.trim_end().split('\t').nth(i).unwrap().to_string()
+    }
+
+    #[test]
+    fn live_rows_carry_source_counters_and_split_flows() {
+        let mut f = Formatter::new(live_cfg(true), InputInfo::default());
+        let h = f.machine_header(true, 2);
+        // T2's live columns follow duration
+        assert!(h.starts_with(
+            "%repType\tsensorID\ttime\tduration\tpktsRec\tpktsDrp\tifDrp\tmemUsageKB"
+        ));
+        assert_eq!(h.trim_end().split('\t').count(), 24 + 3 + 1 + 2 * 7);
+        let r1 = f.report(&live_snapshot(10, 2, 1, 3));
+        let r2 = f.report(&live_snapshot(25, 2, 4, 5));
+        assert_eq!(h.split('\t').count(), r1.split('\t').count());
+        for (name, first, second) in [
+            ("pktsRec", "10", "15"),
+            ("pktsDrp", "2", "0"),
+            ("ifDrp", "1", "3"),
+            (SPLIT_COLUMN, "3", "2"),
+            ("w0PktsRec", "9", "15"),
+            ("w1PktsRec", "1", "0"),
+            ("w0PktsDrp", "2", "0"),
+        ] {
+            assert_eq!(column(&h, &r1, name), first, "{name}");
+            assert_eq!(column(&h, &r2, name), second, "{name} (differential)");
+        }
+        // replay rows have none of them
+        let g = Formatter::new(live_cfg(false), InputInfo::default());
+        let rh = g.machine_header(false, 2);
+        assert!(!rh.contains("pktsRec") && !rh.contains(SPLIT_COLUMN));
+        // the human report says the same
+        let mut hf = Formatter::new(
+            MonConfig {
+                machine: false,
+                ..live_cfg(false)
+            },
+            InputInfo::default(),
+        );
+        let text = hf.report(&live_snapshot(10, 2, 1, 3));
+        assert!(text.contains("Live capture: pktsRec 10, pktsDrp 2, ifDrp 1"));
+        assert!(text.contains("Number of flows split across workers (lower bound): 3"));
+        assert!(text.contains(", pktsRec 9, pktsDrp 2\n"));
     }
 
     #[test]

@@ -191,6 +191,53 @@ pub fn render(hub: &Hub) -> String {
                 .collect::<Vec<_>>(),
         );
     }
+    if let Some(counts) = hub.live_counts.get() {
+        let (rec, drp, ifd) = counts();
+        m(
+            "capture_received_total",
+            "counter",
+            "Live capture: packets received by the capture sources (pktsRec)",
+            &one(rec),
+        );
+        m(
+            "capture_kernel_drops_total",
+            "counter",
+            "Live capture: packets the kernel dropped for the capture sources (pktsDrp)",
+            &one(drp),
+        );
+        m(
+            "capture_interface_drops_total",
+            "counter",
+            "Live capture: packets the interface dropped since the start (ifDrp)",
+            &one(ifd),
+        );
+        m(
+            "worker_capture_received_total",
+            "counter",
+            "Live capture: packets received by the worker's capture source",
+            &g.iter()
+                .enumerate()
+                .map(|(i, s)| (lbl(i), s.gauges.received.load(Ordering::Relaxed)))
+                .collect::<Vec<_>>(),
+        );
+        m(
+            "worker_capture_dropped_total",
+            "counter",
+            "Live capture: packets the kernel dropped for the worker's capture source",
+            &g.iter()
+                .enumerate()
+                .map(|(i, s)| (lbl(i), s.gauges.dropped.load(Ordering::Relaxed)))
+                .collect::<Vec<_>>(),
+        );
+    }
+    if let Some(n) = hub.link.split_flows() {
+        m(
+            "flows_split_across_workers_total",
+            "counter",
+            "Live capture: flows whose reverse direction was created on another worker (RSS or fanout not symmetric; a lower bound)",
+            &one(n),
+        );
+    }
     let c = &hub.ctl;
     m(
         "reports_total",

@@ -24,6 +24,7 @@ pub mod metrics;
 pub mod progress;
 pub mod proto;
 pub mod signals;
+pub mod split;
 
 use crate::app::Log;
 use crate::config::{Config, Setting};
@@ -132,6 +133,10 @@ pub struct Gauges {
     pub flows: AtomicU64,
     /// Flows in the worker's table.
     pub live: AtomicU64,
+    /// Live capture: packets this worker's source received (after the filter) and the packets
+    /// the kernel dropped for it (pktsRec, pktsDrp), published by the worker.
+    pub received: AtomicU64,
+    pub dropped: AtomicU64,
 }
 
 /// What the monitor shares with one worker.
@@ -149,11 +154,47 @@ pub struct Link {
     pub slots: Vec<WorkerSlot>,
     tx: Mutex<Sender<Msg>>,
     diff: bool,
+    /// Live capture: answers carry the sources' counters.
+    live: bool,
+    /// Live capture: flows whose two directions were created on different workers.
+    pub split: Option<split::SplitTable>,
 }
 
 impl Link {
     fn send(&self, m: Msg) {
         let _ = self.tx.lock().unwrap_or_else(|e| e.into_inner()).send(m);
+    }
+
+    /// Live capture: worker `index` publishes what its source received and what the kernel
+    /// dropped for it (totals so far).
+    pub fn publish_source(&self, index: usize, received: u64, dropped: u64) {
+        if let Some(s) = self.slots.get(index) {
+            s.gauges.received.store(received, Ordering::Relaxed);
+            s.gauges.dropped.store(dropped, Ordering::Relaxed);
+        }
+    }
+
+    /// Live capture: the newest direct report request for worker `index` (0: none yet); a
+    /// worker publishes its source counters when it sees a new one, before answering.
+    pub fn direct_request(&self, index: usize) -> u64 {
+        self.slots
+            .get(index)
+            .map_or(0, |s| s.direct.load(Ordering::Acquire))
+    }
+
+    /// Packets received and dropped by the kernel over all live sources.
+    pub fn source_totals(&self) -> (u64, u64) {
+        self.slots.iter().fold((0, 0), |(r, d), s| {
+            (
+                r + s.gauges.received.load(Ordering::Relaxed),
+                d + s.gauges.dropped.load(Ordering::Relaxed),
+            )
+        })
+    }
+
+    /// Flows split across workers so far (live capture), `None` when not counted.
+    pub fn split_flows(&self) -> Option<u64> {
+        self.split.as_ref().map(|t| t.count())
     }
 }
 
@@ -179,6 +220,8 @@ pub struct WorkerPart {
     /// Live capture: the worker's own dissection counters.
     pub ingest: Option<Counters>,
     pub last_ts: Ts,
+    /// Live capture: the source's received and dropped packets when the worker answered.
+    pub source: Option<(u64, u64)>,
 }
 
 impl WorkerPort {
@@ -226,6 +269,16 @@ impl WorkerPort {
         }
     }
 
+    /// This worker created a flow without a reverse flow in its own table: with live capture,
+    /// looks for the reverse flow on the other workers ([`split::SplitTable`]). Flow creation
+    /// only, never per packet.
+    #[inline]
+    pub fn unpaired_flow(&self, key: &crate::dissect::FlowKey) {
+        if let Some(t) = &self.link.split {
+            t.unpaired_flow(key, self.index);
+        }
+    }
+
     /// Live capture: answers a direct request, if one is pending, with the worker's own
     /// ingest counters.
     pub fn poll(
@@ -263,6 +316,13 @@ impl WorkerPort {
                 p.monitoring_reset();
             }
         }
+        let g = &self.link.slots[self.index].gauges;
+        let source = self.link.live.then(|| {
+            (
+                g.received.load(Ordering::Relaxed),
+                g.dropped.load(Ordering::Relaxed),
+            )
+        });
         self.link.send(Msg::Worker(Box::new(WorkerPart {
             id,
             index: self.index,
@@ -272,6 +332,7 @@ impl WorkerPort {
             vals,
             ingest: ingest.cloned(),
             last_ts,
+            source,
         })));
     }
 }
@@ -320,7 +381,8 @@ pub struct Hub {
     pub file_size: Option<u64>,
     pub bar: OnceLock<indicatif::ProgressBar>,
     /// Live capture: packets received, dropped by the kernel, dropped by the interface (the
-    /// pktsRec, pktsDrp, ifDrp columns), read at each report.
+    /// pktsRec, pktsDrp, ifDrp columns). A report takes pktsRec and pktsDrp from the workers'
+    /// answers (each as of its answer) and ifDrp from here; the metrics take all three.
     pub live_counts: OnceLock<LiveCounts>,
     next_direct: AtomicU64,
     done: AtomicBool,
@@ -386,6 +448,7 @@ fn assemble(hub: &Hub, p: Pending) -> Snapshot {
     let mut vals: Vec<String> = Vec::new();
     let mut workers = Vec::new();
     let mut first_ts = c.first_ts;
+    let mut source: Option<(u64, u64)> = None;
     for (i, w) in p.parts.into_iter().enumerate() {
         let Some(w) = w else { continue };
         if let Some(ing) = &w.ingest {
@@ -408,6 +471,10 @@ fn assemble(hub: &Hub, p: Pending) -> Snapshot {
             }
         }
         let (ring, ring_cap, ring_full) = rings.get(i).copied().unwrap_or_default();
+        if let Some((r, d)) = w.source {
+            let (r0, d0) = source.unwrap_or_default();
+            source = Some((r0 + r, d0 + d));
+        }
         workers.push(WorkerView {
             packets: w.counters.num_a + w.counters.num_b,
             flows: w.counters.total_a + w.counters.total_b,
@@ -415,6 +482,7 @@ fn assemble(hub: &Hub, p: Pending) -> Snapshot {
             ring,
             ring_cap,
             ring_full,
+            source: w.source,
         });
     }
     // the reader counts L2 packets at dissection (T2 counts them before the flow lookup)
@@ -432,7 +500,12 @@ fn assemble(hub: &Hub, p: Pending) -> Snapshot {
         mem_kb: crate::report::memory_kb().0,
         plugin_vals: vals,
         workers,
-        live: hub.live_counts.get().map(|f| f()),
+        live: hub.live_counts.get().map(|f| {
+            let (rec, drp, ifd) = f();
+            let (r, d) = source.unwrap_or((rec, drp));
+            (r, d, ifd)
+        }),
+        split: hub.link.split_flows(),
     }
 }
 
@@ -541,6 +614,11 @@ impl Monitor {
                 .collect(),
             tx: Mutex::new(tx.clone()),
             diff: s.cfg.diff,
+            live: s.opts.live,
+            split: s
+                .opts
+                .live
+                .then(|| split::SplitTable::new(split::DEFAULT_ENTRIES)),
         });
         let _ = s.shared.monitor.set(link.clone());
         let realtime = !s.cfg.pcap_time;
