@@ -511,7 +511,8 @@ pub fn run(cli: Cli) -> Result<i32, String> {
         let to_worker: Arc<Ring<Box<PacketBatch>>> =
             Arc::new(Ring::new(ring_batches).wake_batch(ring_batches / 8));
         let free: Arc<Ring<Box<PacketBatch>>> = Arc::new(Ring::new(ring_batches + 2));
-        let out: Arc<Ring<Box<OutBatch>>> = Arc::new(Ring::new(ring_batches));
+        let out: Arc<Ring<Box<OutBatch>>> =
+            Arc::new(Ring::new(ring_batches).wake_batch(ring_batches / 8));
         let ofree: Arc<Ring<Box<OutBatch>>> = Arc::new(Ring::new(ring_batches + 2));
         lanes.push(Lane {
             to_worker: to_worker.clone(),

@@ -831,7 +831,7 @@ impl Worker {
 }
 
 /// Records per output batch while the flows are flushed at the end of the input.
-const FLUSH_CHUNK: usize = 8192;
+const FLUSH_CHUNK: usize = 1024;
 
 /// Takes a flow out of the index and the LRU list but keeps its slot readable until it is
 /// written (its partner may still be looked at).

@@ -291,6 +291,10 @@ impl Plugin for BasicFlow {
         ]
     }
 
+    fn prefetch(&self, slot: u32) {
+        self.flows.prefetch(slot);
+    }
+
     fn on_new_flow(&mut self, cx: &mut FlowCx, pkt: &Pkt) {
         let first = cx.flow().first_seen;
         let st = self.flows.reset(cx.slot);

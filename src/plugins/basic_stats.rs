@@ -182,6 +182,10 @@ impl Plugin for BasicStats {
         ]
     }
 
+    fn prefetch(&self, slot: u32) {
+        self.flows.prefetch(slot);
+    }
+
     fn on_new_flow(&mut self, cx: &mut FlowCx, pkt: &Pkt) {
         let last = cx.flow().last_seen;
         let st = self.flows.reset(cx.slot);

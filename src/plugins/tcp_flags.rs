@@ -172,50 +172,65 @@ const JA4T_MAX: usize = 20;
 /// Scan detector: flows with fewer TCP packets than this are scans.
 const SCAN_PMAX: u8 = 4;
 
-/// Per-flow state (one per flow slot). Ordered by size so it packs without holes.
+/// Per-flow state (one per flow slot), 264 bytes.
+///
+/// `repr(C)` keeps the order below, which groups the fields by when they are touched rather
+/// than by size: a packet reads its own state and, through the RTT and SEQ/ACK analysis, a
+/// handful of fields of the opposite direction's state, so those fields share the first 64
+/// bytes (one or two cache lines of the opposite instead of five), then come the fields every
+/// packet updates, then the ones of packets with TCP options, and last the ones written once
+/// per flow or only for rare headers (IP options, IPv6 extension headers, MPTCP, JA4T).
+/// Every field keeps the width the reference's output needs.
 #[derive(Clone, Default)]
+#[repr(C)]
 struct State {
-    ts_first_sec: u64,
-    ts_last_sec: u64,
-    seq_bytes: i64,
-    ack_bytes: i64,
-    payload_sum: i64,
+    // ---- read or written through the opposite direction (RTT, SEQ/ACK), bytes 0..64
+    pkt_cnt_f: f32,
+    rtt_min: f32,
+    rtt_max: f32,
+    rtt_trip: f32,
+    rtt_avg: f32,
+    rtt_jit: f32,
+    seq_next: u32,
+    seq_max: u32,
+    ack_last: u32,
+    win_last: u32,
+    inflight: u32,
     /// Seconds of the previous packet: only the low 32 bits matter (T2 subtracts them as u32).
     last_sec: u32,
     last_ns: u32,
-    ts_first_ns: u32,
-    ts_last_ns: u32,
-    seq_next: u32,
+    stat: u16,
+    stat_last: u16,
+    anom: u16,
+    anom_last: u16,
+    rtt_flag: u8,
+    flags_last: u8,
+    ttl_last: u8,
+    ttl_min: u8,
+    // ---- every packet of the flow, bytes 64..128
+    seq_bytes: i64,
+    ack_bytes: i64,
+    payload_sum: i64,
     seq_last: u32,
-    ack_last: u32,
-    seq_init: u32,
-    /// Base of relative ack numbers in packet mode (SPKTMD_SEQACKREL).
-    ack_init: u32,
-    seq_max: u32,
-    ip6_hh_bits: u32,
-    ip6_d_bits: u32,
-    ipopt_bits: u32,
-    tcpopt_bits: u32,
-    ts_val: u32,
-    ts_ecr: u32,
-    ts_val_init: u32,
-    ts_val_hi: u32,
-    win_last: u32,
-    inflight: u32,
-    inflight_max: u32,
-    win_init: u32,
+    tcp_pkt_cnt: u32,
     win_min: u32,
     win_max: u32,
-    win_low_cnt: u32,
-    tcp_pkt_cnt: u32,
-    frag_l4_total: u32,
-    rtt_trip: f32,
-    rtt_min: f32,
-    rtt_max: f32,
-    rtt_avg: f32,
-    rtt_jit: f32,
-    pkt_cnt_f: f32,
     win_avg: f32,
+    inflight_max: u32,
+    frag_l4_total: u32,
+    ip_flags: u16,
+    flags_agg: u16,
+    l4_acc: u16,
+    l4_ck_hdr: u16,
+    ipid_last: u16,
+    ipid_dmin: u16,
+    // ---- TCP options and less frequent events, bytes 128..192
+    ts_last_sec: u64,
+    ts_last_ns: u32,
+    ts_val: u32,
+    ts_ecr: u32,
+    ts_val_hi: u32,
+    win_low_cnt: u32,
     win_up: u16,
     win_down: u16,
     win_chg: u16,
@@ -223,78 +238,153 @@ struct State {
     seq_fault_cnt: u16,
     ack_cnt: u16,
     ack_fault_cnt: u16,
-    l4_ck_hdr: u16,
-    l4_acc: u16,
-    stat: u16,
-    stat_last: u16,
-    anom: u16,
-    anom_last: u16,
-    mss: u16,
+    ipid_dmax: u16,
     opt_cnt: u16,
     opt_pkt_cnt: u16,
-    ipid_last: u16,
-    ipid_dmin: u16,
-    ipid_dmax: u16,
-    ip_flags: u16,
+    mss: u16,
     frag_next: u16,
-    flags_agg: u16,
-    mp_types: u16,
+    ttl_max: u8,
+    ttl_chg: u8,
+    tos_agg: u8,
+    scan_pkts: u8,
+    ws_shift: u8,
+    ja4_n: u8,
+    tcpopt_bits: u32,
+    // ---- once per flow, rare headers, bytes 192..264
+    ts_first_sec: u64,
+    ts_first_ns: u32,
+    ts_val_init: u32,
+    seq_init: u32,
+    /// Base of relative ack numbers in packet mode (SPKTMD_SEQACKREL).
+    ack_init: u32,
+    win_init: u32,
+    ipopt_bits: u32,
+    ip6_hh_bits: u32,
+    ip6_d_bits: u32,
+    ipopt_cnt: u16,
     ip6_hh_cnt: u16,
     ip6_d_cnt: u16,
-    ipopt_cnt: u16,
+    mp_types: u16,
     ipopt_cpcl: u8,
-    ws_shift: u8,
-    tos_agg: u8,
-    ttl_min: u8,
-    ttl_max: u8,
-    ttl_last: u8,
-    ttl_chg: u8,
-    rtt_flag: u8,
-    flags_last: u8,
     mp_flags: u8,
     mp_addr_id: u8,
     mp_dss: u8,
-    scan_pkts: u8,
-    ja4_n: u8,
     ja4: [u8; JA4T_MAX],
 }
 
+/// Slots per chunk of [`Slots`] (4096 × 264 bytes ≈ 1 MiB for [`State`]).
+const SLOT_CHUNK_BITS: u32 = 12;
+const SLOT_CHUNK: usize = 1 << SLOT_CHUNK_BITS;
+
 /// Slot-indexed storage that can hand out a flow's state together with its opposite's.
+///
+/// Kept in chunks of [`SLOT_CHUNK`] slots, so growing with the flow table never copies the
+/// states already there (a `Vec` doubling touched the new memory twice and held both copies
+/// while it copied). Only the first chunk starts small and grows, so a short capture does not
+/// pay for a full chunk.
 #[derive(Clone, Default)]
 struct Slots<T> {
-    v: Vec<T>,
+    chunks: Vec<Vec<T>>,
+}
+
+/// Chunk and position within it of `slot`.
+#[inline]
+fn chunk_of(slot: u32) -> (usize, usize) {
+    (
+        (slot >> SLOT_CHUNK_BITS) as usize,
+        slot as usize & (SLOT_CHUNK - 1),
+    )
 }
 
 impl<T: Default + Clone> Slots<T> {
     fn reset(&mut self, slot: u32) -> &mut T {
-        let i = slot as usize;
-        if i >= self.v.len() {
-            let n = (i + 1).max(self.v.len() * 2).max(64);
-            self.v.resize(n, T::default());
+        let (c, i) = chunk_of(slot);
+        if self.chunks.len() <= c {
+            // a chunk before the new one is full-sized from now on
+            if let Some(first) = self.chunks.first_mut() {
+                first.resize(SLOT_CHUNK, T::default());
+            }
+            while self.chunks.len() < c {
+                self.chunks.push(vec![T::default(); SLOT_CHUNK]);
+            }
+            let n = if c == 0 { (i + 1).max(64) } else { SLOT_CHUNK };
+            self.chunks.push(vec![T::default(); n]);
         }
-        self.v[i] = T::default();
-        &mut self.v[i]
+        let chunk = &mut self.chunks[c];
+        if i >= chunk.len() {
+            let n = (i + 1).max(chunk.len() * 2).min(SLOT_CHUNK);
+            chunk.resize(n, T::default());
+        }
+        let x = &mut chunk[i];
+        *x = T::default();
+        x
     }
+
+    #[inline]
+    fn try_get(&self, slot: u32) -> Option<&T> {
+        let (c, i) = chunk_of(slot);
+        self.chunks.get(c)?.get(i)
+    }
+
+    #[inline]
     fn get(&self, slot: u32) -> &T {
-        &self.v[slot as usize]
+        match self.try_get(slot) {
+            Some(x) => x,
+            None => panic!("tcpFlags: state of slot {slot} used before its flow was created"),
+        }
     }
+
+    #[inline]
     fn get_mut(&mut self, slot: u32) -> &mut T {
-        &mut self.v[slot as usize]
+        let (c, i) = chunk_of(slot);
+        match self.chunks.get_mut(c).and_then(|ch| ch.get_mut(i)) {
+            Some(x) => x,
+            None => panic!("tcpFlags: state of slot {slot} used before its flow was created"),
+        }
     }
+
     /// The state of `a` and, if given (and different), of `b`.
     fn pair(&mut self, a: u32, b: Option<u32>) -> (&mut T, Option<&mut T>) {
-        let (a, b) = (a as usize, b.map(|x| x as usize));
+        let (ca, ia) = chunk_of(a);
+        let b = b.map(chunk_of).filter(|&(cb, ib)| {
+            (cb, ib) != (ca, ia) && self.chunks.get(cb).is_some_and(|ch| ib < ch.len())
+        });
         match b {
-            Some(b) if b != a && b < self.v.len() => {
-                if a < b {
-                    let (lo, hi) = self.v.split_at_mut(b);
-                    (&mut lo[a], Some(&mut hi[0]))
+            Some((cb, ib)) if cb == ca => {
+                let ch = &mut self.chunks[ca];
+                if ia < ib {
+                    let (lo, hi) = ch.split_at_mut(ib);
+                    (&mut lo[ia], Some(&mut hi[0]))
                 } else {
-                    let (lo, hi) = self.v.split_at_mut(a);
-                    (&mut hi[0], Some(&mut lo[b]))
+                    let (lo, hi) = ch.split_at_mut(ia);
+                    (&mut hi[0], Some(&mut lo[ib]))
                 }
             }
-            _ => (&mut self.v[a], None),
+            Some((cb, ib)) if ca < cb => {
+                let (lo, hi) = self.chunks.split_at_mut(cb);
+                (&mut lo[ca][ia], Some(&mut hi[0][ib]))
+            }
+            Some((cb, ib)) => {
+                let (lo, hi) = self.chunks.split_at_mut(ca);
+                (&mut hi[0][ia], Some(&mut lo[cb][ib]))
+            }
+            None => (self.get_mut(a), None),
+        }
+    }
+
+    /// Prefetch hint for the cache lines of the first `bytes` bytes of `slot`'s state (no
+    /// effect on the contents; a slot that does not exist yet is ignored).
+    #[inline]
+    fn prefetch(&self, slot: u32, bytes: usize) {
+        if let Some(x) = self.try_get(slot) {
+            // the pointers are only handed to the prefetch instruction, never dereferenced
+            let p = x as *const T as *const u8;
+            let end = p as usize + bytes.min(std::mem::size_of::<T>());
+            let mut line = p.wrapping_sub(p as usize & 63);
+            while (line as usize) < end {
+                crate::flow::table::prefetch_ptr(line);
+                line = line.wrapping_add(64);
+            }
         }
     }
 }
@@ -634,6 +724,13 @@ impl Plugin for TcpFlags {
         v
     }
 
+    fn prefetch(&self, slot: u32) {
+        self.flows.prefetch(slot, std::mem::size_of::<State>());
+        if self.o.flgcnt {
+            self.counts.prefetch(slot, std::mem::size_of::<[u16; 16]>());
+        }
+    }
+
     fn on_new_flow(&mut self, cx: &mut FlowCx, pkt: &Pkt) {
         self.new_flow(cx, pkt);
     }
@@ -647,6 +744,12 @@ impl Plugin for TcpFlags {
     }
 
     fn on_layer4(&mut self, cx: &mut FlowCx, pkt: &Pkt) {
+        // The opposite's state is first needed deep into the packet (RTT estimation, after
+        // the checksum loop); asking for its first 64 bytes (the fields the opposite's packets
+        // use) now overlaps that miss with the work before it.
+        if let Some(p) = cx.partner() {
+            self.flows.prefetch(p, 64);
+        }
         self.layer4(cx, pkt);
     }
 

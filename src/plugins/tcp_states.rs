@@ -338,6 +338,10 @@ impl Plugin for TcpStates {
         vec![TO_RESET, TO_NEW, TO_ESTABLISHED, TO_CLOSING, TO_CLOSED]
     }
 
+    fn prefetch(&self, slot: u32) {
+        self.flows.prefetch(slot);
+    }
+
     fn on_new_flow(&mut self, cx: &mut FlowCx, _pkt: &Pkt) {
         self.flows.reset(cx.slot);
     }

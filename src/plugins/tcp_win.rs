@@ -403,6 +403,10 @@ impl Plugin for TcpWin {
         ]
     }
 
+    fn prefetch(&self, slot: u32) {
+        self.flows.prefetch(slot);
+    }
+
     fn on_new_flow(&mut self, cx: &mut FlowCx, pkt: &Pkt) {
         self.flows.reset(cx.slot);
         if pkt.info.class == FlowClass::Ip && pkt.info.l4_proto == 6 {

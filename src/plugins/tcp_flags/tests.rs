@@ -462,6 +462,84 @@ fn state_is_compact() {
     );
 }
 
+#[test]
+fn fields_read_through_the_opposite_flow_share_the_first_64_bytes() {
+    use std::mem::offset_of;
+    // the RTT and SEQ/ACK analysis of a packet read or write these fields of the opposite
+    // direction's state: they are kept in its first 64 bytes
+    const HOT_BYTES: usize = 64;
+    let opposite = [
+        (offset_of!(State, pkt_cnt_f), 4),
+        (offset_of!(State, rtt_min), 4),
+        (offset_of!(State, rtt_max), 4),
+        (offset_of!(State, rtt_trip), 4),
+        (offset_of!(State, rtt_avg), 4),
+        (offset_of!(State, rtt_jit), 4),
+        (offset_of!(State, seq_next), 4),
+        (offset_of!(State, seq_max), 4),
+        (offset_of!(State, ack_last), 4),
+        (offset_of!(State, win_last), 4),
+        (offset_of!(State, inflight), 4),
+        (offset_of!(State, stat_last), 2),
+        (offset_of!(State, anom_last), 2),
+        (offset_of!(State, rtt_flag), 1),
+        (offset_of!(State, flags_last), 1),
+    ];
+    for (off, len) in opposite {
+        assert!(
+            off + len <= HOT_BYTES,
+            "field at {off} is outside the hot part"
+        );
+    }
+    assert_eq!(TcpFlags::state_size(), 264);
+}
+
+#[test]
+fn slots_hand_out_pairs_across_chunks_and_keep_states_when_growing() {
+    let mut s: Slots<u64> = Slots::default();
+    let slots = [0u32, 1, 63, 64, 200, 4095, 4096, 4097, 9000, 20_000];
+    for &x in &slots {
+        *s.reset(x) = x as u64 + 1;
+    }
+    for &x in &slots {
+        assert_eq!(*s.get(x), x as u64 + 1, "slot {x}");
+        s.prefetch(x, 8);
+    }
+    // a slot between reset ones holds the default
+    assert_eq!(*s.get(5000), 0);
+    assert!(s.try_get(1 << 30).is_none());
+    s.prefetch(1 << 30, 8);
+    for &(a, b) in &[
+        (1u32, 63u32),
+        (63, 1),
+        (4095, 4096),
+        (9000, 2),
+        (2, 9000),
+        (7, 7),
+    ] {
+        let (x, y) = s.pair(a, Some(b));
+        *x += 1000;
+        match y {
+            Some(y) => {
+                assert_ne!(a, b);
+                *y += 10_000;
+            }
+            None => assert_eq!(a, b, "pair({a}, {b}) lost the opposite"),
+        }
+    }
+    assert_eq!(*s.get(1), 2 + 1000 + 10_000);
+    assert_eq!(*s.get(63), 64 + 10_000 + 1000);
+    assert_eq!(*s.get(4095), 4096 + 1000);
+    assert_eq!(*s.get(4096), 4097 + 10_000);
+    assert_eq!(*s.get(9000), 9001 + 1000 + 10_000);
+    assert_eq!(*s.get(2), 10_000 + 1000);
+    assert_eq!(*s.get(7), 1000);
+    // an opposite beyond the allocated slots is not handed out
+    let (_, y) = s.pair(1, Some(1 << 20));
+    assert!(y.is_none());
+    assert_eq!(*s.reset(9000), 0, "reset gives a fresh state");
+}
+
 // ------------------------------------------------------------------------------ tcpFlags bits
 
 #[test]
