@@ -106,10 +106,19 @@ pub fn age(now: Ts, last: Ts) -> f32 {
 
 /// A timeout handler: a timeout value and its sentinel, the log position up to which the LRU
 /// walk for that value has progressed (the sentinel sits just tail-side of that entry).
+///
+/// `watch`/`watch_seen` remember the flow right after the sentinel and its `last_seen`, so that
+/// [`FlowTable::nothing_due`] — asked at every packet of every shard — does not read that flow
+/// (an old flow, so a likely cache miss, once per handler and packet). The memo is dropped
+/// whenever that log entry could stop being the answer: the flow is moved, removed, or seen
+/// again ([`FlowTable::set_last_seen`]), the log is compacted, or a pass moves the sentinel.
 #[derive(Clone, Copy, Debug)]
 struct Handler {
     timeout: f32,
     sentinel: u32,
+    /// Log position of the flow whose `last_seen` is in `watch_seen`, or [`NIL`].
+    watch: u32,
+    watch_seen: Ts,
 }
 
 /// Hash of the fragment index.
@@ -401,6 +410,8 @@ impl FlowTable {
             t.handlers.push(Handler {
                 timeout: to,
                 sentinel: 0,
+                watch: NIL,
+                watch_seen: Ts::default(),
             });
         }
         t.handlers.sort_by(|a, b| b.timeout.total_cmp(&a.timeout));
@@ -550,6 +561,27 @@ impl FlowTable {
         let key = f.key;
         self.index.remove(&KeyHash::of(&key), slot);
         self.live -= 1;
+        self.unwatch(pos);
+    }
+
+    /// Forgets the timeout handlers' memo of the flow at log position `pos` (see [`Handler`]).
+    #[inline]
+    fn unwatch(&mut self, pos: u32) {
+        for h in &mut self.handlers {
+            if h.watch == pos {
+                h.watch = NIL;
+            }
+        }
+    }
+
+    /// Sets the time of a flow's last packet. The only way to change it for a flow in the
+    /// table: the timeout handlers may remember the old value.
+    #[inline]
+    pub fn set_last_seen(&mut self, slot: u32, ts: Ts) {
+        let f = self.flows.get_mut(slot);
+        f.last_seen = ts;
+        let pos = f.lru_pos;
+        self.unwatch(pos);
     }
 
     /// Returns a detached slot to the free list.
@@ -570,6 +602,7 @@ impl FlowTable {
             return;
         }
         // the old entry goes stale: no store to a cold line of the log
+        self.unwatch(pos);
         self.lru_push(slot);
     }
 
@@ -620,6 +653,9 @@ impl FlowTable {
         for &h in &order[next..] {
             self.handlers[h].sentinel = w as u32;
         }
+        for h in &mut self.handlers {
+            h.watch = NIL;
+        }
         self.lru.truncate(w);
         self.lru_tail.set(0);
     }
@@ -643,13 +679,30 @@ impl FlowTable {
     /// sentinels past stale entries, as the pass would.
     #[inline]
     pub fn nothing_due(&mut self, now: Ts) -> bool {
-        let tail = self.lru_tail.get() as usize;
+        let tail = self.lru_tail.get();
         for hi in 0..self.handlers.len() {
             let h = self.handlers[hi];
-            let i = self.lru_next((h.sentinel as usize).max(tail));
-            self.handlers[hi].sentinel = i as u32;
+            if h.watch != NIL && h.watch >= tail {
+                // the same flow as last time, still right after the sentinel, not seen since;
+                // whole seconds settle most cases without the float arithmetic of `age`
+                // (age < ds + 1, also after rounding to f32)
+                let ds = (now.sec as i64).wrapping_sub(h.watch_seen.sec as i64);
+                if (ds.saturating_add(2) as f32) <= h.timeout {
+                    continue;
+                }
+                if age(now, h.watch_seen) >= h.timeout {
+                    return false;
+                }
+                continue;
+            }
+            let i = self.lru_next((h.sentinel as usize).max(tail as usize));
+            let hm = &mut self.handlers[hi];
+            hm.sentinel = i as u32;
             if let Some(&f) = self.lru.get(i) {
-                if age(now, self.flows.get(f).last_seen) >= h.timeout {
+                let seen = self.flows.get(f).last_seen;
+                hm.watch = i as u32;
+                hm.watch_seen = seen;
+                if age(now, seen) >= h.timeout {
                     return false;
                 }
             }
@@ -686,6 +739,7 @@ impl FlowTable {
             }
             // the sentinel now sits directly tail-side of the flow at i (or at the head)
             self.handlers[hi].sentinel = i as u32;
+            self.handlers[hi].watch = NIL;
         }
     }
 
@@ -1043,9 +1097,8 @@ mod tests {
             if op < 30 || live.is_empty() {
                 n += 1;
                 let s = t.insert(key(n), stamp);
-                let f = t.get_mut(s);
-                f.last_seen = Ts::new(now, 0);
-                f.timeout = timeouts[rnd(3) as usize];
+                t.set_last_seen(s, Ts::new(now, 0));
+                t.get_mut(s).timeout = timeouts[rnd(3) as usize];
                 let rn = r.node(false);
                 r.link_head(rn);
                 node_of.insert(s, rn);
@@ -1069,7 +1122,15 @@ mod tests {
                         .0
                 };
                 t.touch(s, stamp);
-                t.get_mut(s).last_seen = Ts::new(now, 0);
+                // now and then a packet with an older timestamp (captures are not sorted):
+                // the flow after a sentinel may then get older, which the handlers' memo of
+                // it must not hide
+                let back = if rnd(3) == 0 { rnd(30) as u64 } else { 0 };
+                t.set_last_seen(s, Ts::new(now.saturating_sub(back), 0));
+                if rnd(4) == 0 {
+                    // asked at every packet in the worker: keep the memo busy
+                    t.nothing_due(Ts::new(now, 0));
+                }
                 let rn = node_of[&s];
                 if r.head != rn {
                     r.unlink(rn);
@@ -1131,6 +1192,7 @@ mod tests {
                         r.link_older_than(sen, f);
                     }
                 }
+                let quiet = t.nothing_due(now);
                 let mut got = vec![];
                 t.timeout_pass(now, |t, s| {
                     got.push(s);
@@ -1141,6 +1203,7 @@ mod tests {
                     }
                 });
                 assert_eq!(got, expected);
+                assert!(!quiet || got.is_empty(), "nothing_due missed an expiry");
                 for &s in &got {
                     let p = t.get(s).partner;
                     for s in [s, p] {

@@ -392,8 +392,8 @@ impl Worker {
             let f = self.table.get_mut(slot);
             f.pad_bytes += info.pad;
             f.status |= status;
-            f.last_seen = e.ts;
         }
+        self.table.set_last_seen(slot, e.ts);
         let flow_ind = self.table.get(slot).flow_ind;
         // the packet line is formatted straight into the output batch (no copy)
         let mut line = std::mem::take(&mut self.out.pkt_txt);
