@@ -720,6 +720,12 @@ impl FlowTable {
             loop {
                 i = self.lru_next(i);
                 let Some(&f) = self.lru.get(i) else { break };
+                // the walk goes through old flows in log order, random in memory: fetch both
+                // lines of a flow a few entries ahead (T2's short tcpStates timeouts make every
+                // packet's flow pass under several sentinels once it goes quiet)
+                if let Some(&a) = self.lru.get(i + 6) {
+                    self.prefetch_slot(a);
+                }
                 let fl = self.flows.get(f);
                 let a = age(now, fl.last_seen);
                 if a < h.timeout {
