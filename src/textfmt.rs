@@ -27,10 +27,11 @@ static DIGIT_PAIRS: &[u8; 200] = b"\
 
 static HEX_LOWER: &[u8; 16] = b"0123456789abcdef";
 
-/// Writes the decimal digits of `v` right-aligned into `buf`; returns the index of the first digit.
-#[inline]
-fn u64_digits(buf: &mut [u8; 20], mut v: u64) -> usize {
-    let mut pos = buf.len();
+/// Writes the decimal digits of `v` into `buf` so that the last digit is at `end - 1`; returns
+/// the index of the first digit. `end` must leave room for the digits (20 for any `u64`).
+#[inline(always)]
+fn digits_ending_at(buf: &mut [u8], end: usize, mut v: u64) -> usize {
+    let mut pos = end;
     while v >= 10_000 {
         let rem = (v % 10_000) as usize;
         v /= 10_000;
@@ -56,12 +57,91 @@ fn u64_digits(buf: &mut [u8; 20], mut v: u64) -> usize {
     pos
 }
 
-/// Unsigned decimal (`%llu`).
+/// Writes the decimal digits of `v` right-aligned into `buf`; returns the index of the first digit.
 #[inline]
+fn u64_digits(buf: &mut [u8; 20], v: u64) -> usize {
+    digits_ending_at(buf, 20, v)
+}
+
+/// Number of decimal digits of `v` (1 for 0).
+#[inline(always)]
+fn decimal_len(v: u64) -> usize {
+    v.checked_ilog10().map_or(1, |l| l as usize + 1)
+}
+
+/// Appends the first `n` (at most 8) bytes of `chars` in memory order. The 8 bytes are
+/// stored at once from a register and the rest is cut off: a copy of variable length is a
+/// `memcpy` call, and copying from a buffer just written byte by byte stalls on store
+/// forwarding. With ~60 short values per packets.txt line both showed at the top of packet
+/// mode's profile.
+#[inline(always)]
+fn push_word(out: &mut Vec<u8>, chars: u64, n: usize) {
+    let len = out.len();
+    out.extend_from_slice(&chars.to_le_bytes());
+    out.truncate(len + n.min(8));
+}
+
+/// The 8 decimal digits of `n < 10^8` (with leading zeros) as ASCII, first digit in the
+/// lowest byte: the two 4-digit halves, then 2-digit quarters, then digits are split in
+/// parallel lanes of one `u64` (each quotient by multiplication and shift, exact for these
+/// ranges; the test checks every value of each step).
+#[inline(always)]
+fn ascii8(n: u32) -> u64 {
+    // the largest products, 9_999 * 10_486 < 2^32 and 99 * 103 < 2^16, stay within their lanes
+    let n = u64::from(n);
+    let halves = (n / 10_000) | ((n % 10_000) << 32);
+    let hundreds = ((halves * 10_486) >> 20) & 0x0000_007f_0000_007f;
+    let quarters = hundreds | ((halves - hundreds * 100) << 16);
+    let tens = ((quarters * 103) >> 10) & 0x000f_000f_000f_000f;
+    let digits = tens | ((quarters - tens * 10) << 8);
+    digits + 0x3030_3030_3030_3030
+}
+
+/// The last `n` (1..=8) digits of `v < 10^8`, zero-padded.
+#[inline(always)]
+fn push_digits8(out: &mut Vec<u8>, v: u32, n: usize) {
+    push_word(out, ascii8(v) >> (8 * (8 - n)), n);
+}
+
+const E8: u64 = 100_000_000;
+const E16: u64 = E8 * E8;
+
+/// `v` in exactly `n` (1..=24) digits, zero-padded; `v < 10^n`.
+#[inline]
+fn push_decimal(out: &mut Vec<u8>, v: u64, n: usize) {
+    if n <= 2 {
+        push_digits2(out, v as u8 % 100, n);
+    } else if n <= 8 {
+        push_digits8(out, v as u32, n);
+    } else if n <= 16 {
+        push_digits8(out, (v / E8) as u32, n - 8);
+        push_digits8(out, (v % E8) as u32, 8);
+    } else {
+        push_digits8(out, (v / E16) as u32, n - 16);
+        let rest = v % E16;
+        push_digits8(out, (rest / E8) as u32, 8);
+        push_digits8(out, (rest % E8) as u32, 8);
+    }
+}
+
+/// The last `n` (1 or 2) digits of `v < 100`: one table load instead of the multiplications.
+#[inline(always)]
+fn push_digits2(out: &mut Vec<u8>, v: u8, n: usize) {
+    let pair = usize::from(v) * 2;
+    let chars = u16::from_le_bytes([DIGIT_PAIRS[pair], DIGIT_PAIRS[pair + 1]]);
+    push_word(out, u64::from(chars) >> (8 * (2 - n)), n);
+}
+
+/// Unsigned decimal (`%llu`). Most packets.txt columns are below 100: that case is inlined.
+#[inline(always)]
 pub fn push_u64(out: &mut Vec<u8>, v: u64) {
-    let mut buf = [0u8; 20];
-    let start = u64_digits(&mut buf, v);
-    out.extend_from_slice(&buf[start..]);
+    if v < 10 {
+        push_digits2(out, v as u8, 1);
+    } else if v < 100 {
+        push_digits2(out, v as u8, 2);
+    } else {
+        push_decimal(out, v, decimal_len(v));
+    }
 }
 
 /// Signed decimal (`%lld`).
@@ -75,14 +155,14 @@ pub fn push_i64(out: &mut Vec<u8>, v: i64) {
 
 /// Unsigned decimal zero-padded to at least `width` digits (`%0<width>llu`).
 #[inline]
-fn push_u64_zpad(out: &mut Vec<u8>, v: u64, width: usize) {
-    let mut buf = [0u8; 20];
-    let start = u64_digits(&mut buf, v);
-    let len = buf.len() - start;
-    if len < width {
-        out.resize(out.len() + (width - len), b'0');
+pub fn push_u64_zpad(out: &mut Vec<u8>, v: u64, width: usize) {
+    let n = decimal_len(v).max(width);
+    if n <= 24 {
+        push_decimal(out, v, n);
+    } else {
+        out.resize(out.len() + (n - decimal_len(v)), b'0');
+        push_u64(out, v);
     }
-    out.extend_from_slice(&buf[start..]);
 }
 
 /// Signed decimal with C `%0<width>d` semantics: the sign counts towards the width
@@ -139,6 +219,21 @@ fn u128_digits(buf: &mut [u8; 40], v: u128) -> usize {
 // Hex
 // ---------------------------------------------------------------------------------------------
 
+/// The 8 hex digits of `v` (lower case, with leading zeros) as ASCII, first digit in the
+/// lowest byte: the nibbles are spread to one per byte, then each becomes '0'-'9' or 'a'-'f'
+/// in parallel.
+#[inline(always)]
+fn ascii_hex8(v: u32) -> u64 {
+    let mut x = u64::from(v);
+    x = (x | (x << 16)) & 0x0000_ffff_0000_ffff;
+    x = (x | (x << 8)) & 0x00ff_00ff_00ff_00ff;
+    x = (x | (x << 4)) & 0x0f0f_0f0f_0f0f_0f0f;
+    // nibble k is in byte k; the first digit is the most significant nibble
+    let x = x.swap_bytes();
+    let letters = ((x + 0x0606_0606_0606_0606) >> 4) & 0x0101_0101_0101_0101;
+    x + 0x3030_3030_3030_3030 + letters * (b'a' - b'0' - 10) as u64
+}
+
 /// `0x` + lower-case hex, zero-padded to `digits` digits (`0x%0<digits>x`; more digits if needed).
 #[inline]
 pub fn push_hex(out: &mut Vec<u8>, v: u64, digits: usize) {
@@ -148,15 +243,21 @@ pub fn push_hex(out: &mut Vec<u8>, v: u64, digits: usize) {
         (67 - v.leading_zeros() as usize) / 4
     };
     out.extend_from_slice(b"0x");
-    if digits > needed {
-        out.resize(out.len() + (digits - needed), b'0');
+    let total = needed.max(digits);
+    if total > 16 {
+        out.resize(out.len() + (total - 16), b'0');
     }
-    let mut buf = [0u8; 16];
-    for (i, slot) in buf[16 - needed..].iter_mut().enumerate() {
-        let shift = 4 * (needed - 1 - i);
-        *slot = HEX_LOWER[((v >> shift) & 0xf) as usize];
+    let total = total.min(16);
+    if total > 8 {
+        push_word(
+            out,
+            ascii_hex8((v >> 32) as u32) >> (8 * (16 - total)),
+            total - 8,
+        );
+        push_word(out, ascii_hex8(v as u32), 8);
+    } else {
+        push_word(out, ascii_hex8(v as u32) >> (8 * (8 - total)), total);
     }
-    out.extend_from_slice(&buf[16 - needed..]);
 }
 
 /// `0x%x` (no padding; 0 prints `0x0`).
@@ -445,6 +546,23 @@ pub fn push_f6(out: &mut Vec<u8>, v: f64) {
     push_fixed(out, v, 6);
 }
 
+/// `n / 10^decimals` with exactly `decimals` decimals (none: no point). Returns false
+/// (nothing written) when `10^decimals` is not a `u64`.
+#[inline]
+fn push_scaled_u64(out: &mut Vec<u8>, n: u64, decimals: usize) -> bool {
+    let Some(&unit) = POW10.get(decimals).filter(|&&p| p <= u64::MAX as u128) else {
+        return false;
+    };
+    let unit = unit as u64;
+    let int = n / unit;
+    push_decimal(out, int, decimal_len(int));
+    if decimals > 0 {
+        out.push(b'.');
+        push_decimal(out, n % unit, decimals);
+    }
+    true
+}
+
 /// C `%.<decimals>f`, exact (correctly rounded, ties to even on the exact binary value).
 pub fn push_fixed(out: &mut Vec<u8>, v: f64, decimals: usize) {
     if push_non_finite(out, v) {
@@ -466,6 +584,11 @@ pub fn push_fixed(out: &mut Vec<u8>, v: f64, decimals: usize) {
         if let Some((fl, cmp)) = scaled(m, q, decimals as i32) {
             let round_up = cmp == Ordering::Greater || (cmp == Ordering::Equal && fl & 1 == 1);
             if let Some(n) = fl.checked_add(round_up as u128) {
+                if let Ok(n) = u64::try_from(n) {
+                    if push_scaled_u64(out, n, decimals) {
+                        return;
+                    }
+                }
                 let mut buf = [0u8; 40];
                 let start = u128_digits(&mut buf, n);
                 let digits = &buf[start..];
@@ -527,28 +650,42 @@ pub fn push_ts(out: &mut Vec<u8>, sec: u64, nsec: u32) {
     push_u64_zpad(out, nsec as u64, 9);
 }
 
-/// Dotted decimal IPv4.
+/// Each octet's decimal digits followed by a dot, as ASCII in the low bytes of a `u32`, and
+/// the number of those bytes.
+static OCTET_DOT: [(u32, u8); 256] = {
+    let mut t = [(0u32, 0u8); 256];
+    let mut b = 0;
+    while b < 256 {
+        let (h, te, o) = ((b / 100) as u32, (b / 10 % 10) as u32, (b % 10) as u32);
+        t[b] = if b >= 100 {
+            (
+                (0x30 + h) | (0x30 + te) << 8 | (0x30 + o) << 16 | (b'.' as u32) << 24,
+                4,
+            )
+        } else if b >= 10 {
+            ((0x30 + te) | (0x30 + o) << 8 | (b'.' as u32) << 16, 3)
+        } else {
+            ((0x30 + o) | (b'.' as u32) << 8, 2)
+        };
+        b += 1;
+    }
+    t
+};
+
+/// Dotted decimal IPv4 (assembled in a register, stored at once).
 #[inline]
 pub fn push_ipv4(out: &mut Vec<u8>, a: [u8; 4]) {
-    for (i, &b) in a.iter().enumerate() {
-        if i > 0 {
-            out.push(b'.');
-        }
-        push_u8_dec(out, b);
+    let mut text = 0u128;
+    let mut n = 0;
+    for &b in &a {
+        let (chars, len) = OCTET_DOT[usize::from(b)];
+        text |= u128::from(chars) << (8 * n);
+        n += usize::from(len);
     }
-}
-
-#[inline]
-fn push_u8_dec(out: &mut Vec<u8>, b: u8) {
-    let b = b as usize;
-    if b >= 100 {
-        out.push(b'0' + (b / 100) as u8);
-        out.extend_from_slice(&DIGIT_PAIRS[(b % 100) * 2..(b % 100) * 2 + 2]);
-    } else if b >= 10 {
-        out.extend_from_slice(&DIGIT_PAIRS[b * 2..b * 2 + 2]);
-    } else {
-        out.push(b'0' + b as u8);
-    }
+    let len = out.len();
+    out.extend_from_slice(&text.to_le_bytes());
+    // the dot after the last octet is cut off
+    out.truncate(len + n - 1);
 }
 
 /// Lower-case hex without leading zeros (one IPv6 group).
@@ -766,41 +903,117 @@ pub fn push_sanitized(out: &mut Vec<u8>, s: &[u8]) {
     }
 }
 
+/// Whether an l7Content byte is printed as itself: printable ASCII except the backslash.
+#[inline(always)]
+fn l7_plain(b: u8) -> bool {
+    b.wrapping_sub(0x20) < 0x5f && b != b'\\'
+}
+
+/// The letter of the two-byte escape of `b` (`\b \t \n \v \f \r \\`), if it has one.
+#[inline(always)]
+fn l7_escape_letter(b: u8) -> Option<u8> {
+    if b == b'\\' {
+        return Some(b'\\');
+    }
+    // 0x08..=0x0d
+    b"btnvfr".get(usize::from(b.wrapping_sub(0x08))).copied()
+}
+
+/// Bytes per block of the l7Content fast path: two SSE2 vectors, one `u32` escape mask.
+const L7_BLOCK: usize = 32;
+
+/// Packs 8 flags (bytes that are 0 or 1) into the low 8 bits of the result, flag `i` in bit
+/// `i`: the multiplier moves byte `i`'s bit to bit `56 + i`; the other products land at
+/// distinct positions below bit 56 (no carry reaches it) or above bit 63.
+#[inline(always)]
+fn pack_flags(flags: [u8; 8]) -> u32 {
+    (u64::from_le_bytes(flags).wrapping_mul(0x0102_0408_1020_4080) >> 56) as u32
+}
+
+/// One block of payload mapped 1:1 (plain byte or `.`), and the mask of the bytes that need a
+/// two-byte escape instead (bit `i` for byte `i`). Branch-free, so the compiler vectorises it.
+#[inline(always)]
+fn l7_map_block(block: &[u8; L7_BLOCK]) -> ([u8; L7_BLOCK], u32) {
+    let mut mapped = [0u8; L7_BLOCK];
+    let mut two_byte = [0u8; L7_BLOCK];
+    for ((&b, m), t) in block.iter().zip(&mut mapped).zip(&mut two_byte) {
+        *m = if l7_plain(b) { b } else { b'.' };
+        *t = u8::from(b.wrapping_sub(0x08) < 6 || b == b'\\');
+    }
+    let mut escapes = 0u32;
+    for k in 0..L7_BLOCK / 8 {
+        let word: [u8; 8] = std::array::from_fn(|i| two_byte[8 * k + i]);
+        escapes |= pack_flags(word) << (8 * k);
+    }
+    (mapped, escapes)
+}
+
 /// packets.txt l7Content escaping (`t2_print_payload`, FACTS (c)): `\b \f \n \r \t \v \\`,
 /// printable ASCII 0x20-0x7e unchanged, every other byte (NUL, other controls, DEL, >= 0x80) `.`.
+///
+/// This is most of packets.txt (42% of the bytes of real.pcap's), so it works on blocks of 32
+/// bytes ([`l7_map_block`]) and stores each block whole. For each two-byte escape in a block
+/// the escape is stored and the rest of the block is mapped again from the payload one byte
+/// further and stored one byte further right (re-mapping costs a few vector operations; reading
+/// back the block just stored would stall on store forwarding). The output is sized for the
+/// worst case (every byte escaped) plus one block, so every store has the fixed length of a
+/// block (inlined, no `memcpy` call); bytes stored past the end of the text are overwritten by
+/// the next block or cut off at the end.
 pub fn push_l7_escaped(out: &mut Vec<u8>, payload: &[u8]) {
-    out.reserve(payload.len());
-    let n = payload.len();
-    let mut i = 0;
-    while i < n {
-        let run_start = i;
-        while i < n {
-            let b = payload[i];
-            if (0x20..0x7f).contains(&b) && b != b'\\' {
-                i += 1;
-            } else {
-                break;
+    let start = out.len();
+    out.resize(start + 2 * payload.len() + L7_BLOCK, 0);
+    let dst = &mut out[start..];
+    // bytes written to dst: at most twice the payload consumed so far, so every block store
+    // below ends within the slack
+    let mut w = 0;
+    let mut base = 0;
+    while base + L7_BLOCK <= payload.len() {
+        // the block and the block after it (zero-padded at the end of the payload), so that
+        // the rest of the block can be re-mapped from any offset in it
+        let padded: [u8; 2 * L7_BLOCK];
+        let window: &[u8] = match payload.get(base..base + 2 * L7_BLOCK) {
+            Some(both) => both,
+            None => {
+                let rest = &payload[base..];
+                padded = std::array::from_fn(|i| rest.get(i).copied().unwrap_or(0));
+                &padded
             }
+        };
+        let Some(block) = window.first_chunk::<L7_BLOCK>() else {
+            break; // unreachable: the window holds two blocks
+        };
+        let (mapped, mut escapes) = l7_map_block(block);
+        dst[w..w + L7_BLOCK].copy_from_slice(&mapped);
+        let mut shift = 0;
+        while escapes != 0 {
+            let at = escapes.trailing_zeros() as usize;
+            escapes &= escapes - 1;
+            dst[w + at + shift] = b'\\';
+            dst[w + at + shift + 1] = l7_escape_letter(window[at]).unwrap_or(b'.');
+            shift += 1;
+            let Some(rest) = window[at + 1..].first_chunk::<L7_BLOCK>() else {
+                break; // unreachable: at < L7_BLOCK and the window holds two blocks
+            };
+            let (mapped, _) = l7_map_block(rest);
+            dst[w + at + 1 + shift..][..L7_BLOCK].copy_from_slice(&mapped);
         }
-        if i > run_start {
-            out.extend_from_slice(&payload[run_start..i]);
-            if i >= n {
-                break;
+        w += L7_BLOCK + shift;
+        base += L7_BLOCK;
+    }
+    for &b in &payload[base..] {
+        match l7_escape_letter(b) {
+            Some(letter) => {
+                dst[w] = b'\\';
+                dst[w + 1] = letter;
+                w += 2;
             }
-        }
-        let b = payload[i];
-        i += 1;
-        match b {
-            0x08 => out.extend_from_slice(b"\\b"),
-            0x0c => out.extend_from_slice(b"\\f"),
-            0x0a => out.extend_from_slice(b"\\n"),
-            0x0d => out.extend_from_slice(b"\\r"),
-            0x09 => out.extend_from_slice(b"\\t"),
-            0x0b => out.extend_from_slice(b"\\v"),
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            _ => out.push(b'.'),
+            None => {
+                dst[w] = if l7_plain(b) { b } else { b'.' };
+                w += 1;
+            }
         }
     }
+    out.truncate(start + w);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1240,6 +1453,70 @@ mod tests {
         assert_eq!(s(|o| push_hex_unpadded(o, 0xa13)), "0xa13");
     }
 
+    /// The quotients `ascii8` takes by multiplication are exact on their whole ranges; each
+    /// lane's product stays below the next lane, so the lanes are independent.
+    #[test]
+    fn ascii8_steps_are_exact() {
+        for v in 0..10_000u64 {
+            assert_eq!((v * 10_486) >> 20, v / 100, "{v}");
+        }
+        for v in 0..100u64 {
+            assert_eq!((v * 103) >> 10, v / 10, "{v}");
+        }
+        let mut r = XorShift(5);
+        for v in (0..100_000).chain((0..100_000).map(|_| (r.next() % E8) as u32)) {
+            let want = format!("{v:08}");
+            assert_eq!(ascii8(v).to_le_bytes(), want.as_bytes(), "{v}");
+        }
+        for v in [0u32, 0xf, 0xa0, 0x0123_4567, 0x89ab_cdef, u32::MAX] {
+            assert_eq!(ascii_hex8(v).to_le_bytes(), format!("{v:08x}").as_bytes());
+        }
+    }
+
+    /// The register-built paths (`push_word`) against `format!`, appended after existing text.
+    #[test]
+    fn fixed_copy_paths_match_format() {
+        let after = |f: &dyn Fn(&mut Vec<u8>)| {
+            let mut v = b"ab".to_vec();
+            f(&mut v);
+            assert_eq!(&v[..2], b"ab");
+            String::from_utf8(v[2..].to_vec()).unwrap()
+        };
+        let mut r = XorShift(91);
+        for _ in 0..20_000 {
+            let v = r.next() >> (r.next() % 64);
+            let w = (r.next() % 26) as usize;
+            assert_eq!(after(&|o| push_u64(o, v)), v.to_string());
+            assert_eq!(after(&|o| push_u64_zpad(o, v, w)), format!("{v:0w$}"));
+            assert_eq!(
+                after(&|o| push_hex(o, v, w)),
+                format!("0x{v:0w$x}"),
+                "v {v:#x} digits {w}"
+            );
+            let d = (r.next() % 21) as usize;
+            let mut want = Vec::new();
+            if d <= 19 {
+                let unit = 10u64.pow(d as u32);
+                want = if d == 0 {
+                    v.to_string()
+                } else {
+                    format!("{}.{:0d$}", v / unit, v % unit)
+                }
+                .into_bytes();
+            }
+            let mut got = b"ab".to_vec();
+            assert_eq!(push_scaled_u64(&mut got, v, d), d <= 19);
+            assert_eq!(&got[2..], &want[..], "n {v} decimals {d}");
+            let a = (r.next() as u32).to_be_bytes();
+            assert_eq!(
+                after(&|o| push_ipv4(o, a)),
+                std::net::Ipv4Addr::from(a).to_string()
+            );
+        }
+        assert_eq!(after(&|o| push_ipv4(o, [255; 4])), "255.255.255.255");
+        assert_eq!(after(&|o| push_ipv4(o, [0; 4])), "0.0.0.0");
+    }
+
     #[test]
     fn timestamps() {
         assert_eq!(s(|o| push_ts(o, 108, 743_144_000)), "108.743144000");
@@ -1389,6 +1666,67 @@ mod tests {
         assert_eq!(f(b" \"'%;_."), b" \"'%;_.");
         let all: Vec<u8> = (0..=255u8).collect();
         assert!(f(&all).iter().all(|&b| (0x20..0x7f).contains(&b)));
+    }
+
+    #[test]
+    fn pack_flags_puts_flag_i_in_bit_i() {
+        for bits in 0..=255u32 {
+            let flags: [u8; 8] = std::array::from_fn(|i| (bits >> i & 1) as u8);
+            assert_eq!(pack_flags(flags), bits);
+        }
+    }
+
+    /// The block path against a byte-at-a-time statement of the rule, on every length around
+    /// the block size and on text-like and binary-like payloads with every byte value.
+    #[test]
+    fn l7_escaping_blocks_match_the_byte_rule() {
+        fn by_byte(payload: &[u8]) -> Vec<u8> {
+            let mut v = Vec::new();
+            for &b in payload {
+                match b {
+                    0x08 => v.extend_from_slice(b"\\b"),
+                    0x0c => v.extend_from_slice(b"\\f"),
+                    0x0a => v.extend_from_slice(b"\\n"),
+                    0x0d => v.extend_from_slice(b"\\r"),
+                    0x09 => v.extend_from_slice(b"\\t"),
+                    0x0b => v.extend_from_slice(b"\\v"),
+                    b'\\' => v.extend_from_slice(b"\\\\"),
+                    0x20..=0x7e => v.push(b),
+                    _ => v.push(b'.'),
+                }
+            }
+            v
+        }
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        const TEXT: &[u8] = b" \tAz\\\r\n~\x7f";
+        for len in (0..=200).chain([1000, 1499, 4096]) {
+            for kind in 0..3 {
+                let payload: Vec<u8> = (0..len)
+                    .map(|_| {
+                        let r = next();
+                        match kind {
+                            0 => r as u8,
+                            1 => TEXT[(r % TEXT.len() as u64) as usize],
+                            _ => (r % 16) as u8, // dense in the escaped control range
+                        }
+                    })
+                    .collect();
+                let mut v = b"prefix".to_vec();
+                push_l7_escaped(&mut v, &payload);
+                assert_eq!(&v[..6], b"prefix");
+                assert_eq!(v[6..], by_byte(&payload)[..], "len {len} kind {kind}");
+            }
+        }
+        let all: Vec<u8> = (0..=255u8).cycle().take(256 * 3 + 5).collect();
+        let mut v = Vec::new();
+        push_l7_escaped(&mut v, &all);
+        assert_eq!(v, by_byte(&all));
     }
 
     #[test]

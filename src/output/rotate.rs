@@ -41,9 +41,94 @@ const ZSTD_LEVEL: i32 = 3;
 const BUF: usize = 1 << 20;
 
 enum Inner {
-    Plain(BufWriter<File>),
-    Zstd(zstd::stream::write::Encoder<'static, BufWriter<File>>),
-    Gzip(flate2::write::GzEncoder<BufWriter<File>>),
+    Plain(BufWriter<StreamFile>),
+    Zstd(zstd::stream::write::Encoder<'static, BufWriter<StreamFile>>),
+    Gzip(flate2::write::GzEncoder<BufWriter<StreamFile>>),
+}
+
+/// Bytes of an output file handed to the disk at a time (see [`StreamFile`]).
+const STREAM_WINDOW: u64 = 32 << 20;
+
+/// A file written once from start to end whose data leaves the page cache soon after it was
+/// written: when a window is complete its writeback is started, and the two windows before it
+/// (written back by then unless the disk is slow) are dropped from the cache. Nothing waits:
+/// pages still dirty or under writeback are skipped and get a second chance a window later,
+/// or stay for the kernel to reclaim, so a slow disk is absorbed by the page cache as before.
+/// Files below one window are left alone.
+///
+/// Packet mode writes gigabytes (1.77 GB for real.pcap). Left in the page cache, every page
+/// written is a freshly allocated one, which on the benchmark VM cost 0.3-4.4 s (mostly 1-3 s)
+/// of kernel time per 1.7 GB, against 0.36-0.5 s when pages are recycled this way; and the
+/// output no longer evicts other files' pages. The kernel writes the same data to disk either
+/// way.
+struct StreamFile {
+    file: File,
+    window: u64,
+    written: u64,
+    /// Start of the window being filled.
+    window_start: u64,
+    /// Successful drop requests so far.
+    retired: u64,
+}
+
+impl StreamFile {
+    fn new(file: File, window: u64) -> StreamFile {
+        StreamFile {
+            file,
+            window,
+            written: 0,
+            window_start: 0,
+            retired: 0,
+        }
+    }
+
+    /// Starts the writeback of the window just completed and drops the two before it from
+    /// the cache. Failures (e.g. on pipes or devices, which have no page cache) only lose the
+    /// hint: `write` has written the data either way.
+    fn window_done(&mut self) {
+        let done = self.window_start;
+        self.window_start += self.window;
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::fd::AsRawFd;
+            let fd = self.file.as_raw_fd();
+            let (Ok(off), Ok(len)) = (i64::try_from(done), i64::try_from(self.window)) else {
+                return;
+            };
+            // SAFETY: sync_file_range takes only integers (no memory is passed); with
+            // SYNC_FILE_RANGE_WRITE alone it starts writeback and waits for nothing. An invalid
+            // descriptor or range makes it return an error, which is ignored.
+            unsafe {
+                libc::sync_file_range(fd, off, len, libc::SYNC_FILE_RANGE_WRITE);
+            }
+            if off >= len {
+                let from = off.saturating_sub(2 * len);
+                let dropped = nix::fcntl::posix_fadvise(
+                    fd,
+                    from,
+                    off - from,
+                    nix::fcntl::PosixFadviseAdvice::POSIX_FADV_DONTNEED,
+                );
+                if dropped.is_ok() {
+                    self.retired += 1;
+                }
+            }
+        }
+    }
+}
+
+impl Write for StreamFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.written += n as u64;
+        while self.written - self.window_start >= self.window {
+            self.window_done();
+        }
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
 }
 
 /// One output file, compressed or not. Dropping it finishes the compressed stream; call
@@ -57,7 +142,7 @@ impl OutFile {
     /// Creates `path` (the caller adds [`Codec::ext`]).
     pub fn create(path: &str, codec: Codec) -> Result<OutFile, String> {
         let f = File::create(path).map_err(|e| format!("{path}: {e}"))?;
-        let w = BufWriter::with_capacity(BUF, f);
+        let w = BufWriter::with_capacity(BUF, StreamFile::new(f, STREAM_WINDOW));
         let inner = match codec {
             Codec::None => Inner::Plain(w),
             Codec::Zstd => Inner::Zstd(
@@ -383,6 +468,33 @@ mod tests {
             .chain((0..10).map(|i| format!("record-{i}\n")))
             .collect();
         assert_eq!(all, want);
+    }
+
+    #[test]
+    fn stream_file_keeps_every_byte_while_retiring_windows() {
+        let path = tmp("stream");
+        let mut f = StreamFile::new(File::create(&path).unwrap(), 8192);
+        let mut want = Vec::new();
+        for i in 0..5000u32 {
+            let line = format!("line {i} {}\n", "x".repeat((i % 37) as usize));
+            f.write_all(line.as_bytes()).unwrap();
+            want.extend_from_slice(line.as_bytes());
+        }
+        f.flush().unwrap();
+        let windows = want.len() as u64 / 8192;
+        assert_eq!(f.window_start, windows * 8192);
+        #[cfg(target_os = "linux")]
+        assert_eq!(
+            f.retired,
+            windows - 1,
+            "every complete window but the last is dropped"
+        );
+        drop(f);
+        assert_eq!(std::fs::read(&path).unwrap(), want);
+        // a device has no page cache: the hints fail, the data still goes through
+        let mut null = StreamFile::new(File::create("/dev/null").unwrap(), 4096);
+        null.write_all(&[b'.'; 20_000]).unwrap();
+        assert_eq!((null.written, null.window_start), (20_000, 16_384));
     }
 
     #[test]

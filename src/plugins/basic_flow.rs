@@ -122,9 +122,9 @@ impl BasicFlow {
         let ns = pkt.ts.nsec as i32;
         if ns < 0 {
             out.push(b'-');
-            push_padded(out, ns.unsigned_abs() as u64, 9);
+            tf::push_u64_zpad(out, ns.unsigned_abs() as u64, 9);
         } else {
-            push_padded(out, ns as u64, 9);
+            tf::push_u64_zpad(out, ns as u64, 9);
         }
         out.push(b'\t');
         let iat = (last.sec as u32).wrapping_sub(prev.sec as u32) as f64
@@ -217,15 +217,6 @@ impl BasicFlow {
         }
         self.flows.get_mut(slot).last_pkt = last;
     }
-}
-
-fn push_padded(out: &mut Vec<u8>, v: u64, width: usize) {
-    let mut tmp = Vec::with_capacity(20);
-    tf::push_u64(&mut tmp, v);
-    for _ in tmp.len()..width {
-        out.push(b'0');
-    }
-    out.extend_from_slice(&tmp);
 }
 
 fn push_ip(out: &mut Vec<u8>, ver: u8, a: &[u8; 16]) {
