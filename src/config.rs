@@ -16,7 +16,7 @@ pub const CORE_SETTINGS: &[Setting] = &[
     ("SENSORID", "666", "Sensor ID printed in headers and monitoring rows"),
     ("ALARM_MODE", "0", "1: write only flows a plugin raised an alarm on (FL_ALARM)"),
     ("BATCH_PACKETS", "256", "Packets per batch handed from the reader to a worker"),
-    ("RING_BATCHES", "64", "Batches a reader-to-worker ring holds before the reader waits"),
+    ("RING_BATCHES", "16", "Batches a reader-to-worker ring holds before the reader waits"),
     ("TICK_PACKETS", "4096", "The reader's clock reaches idle workers at least every this many packets"),
 ];
 

@@ -36,6 +36,17 @@ pub struct PacketBatch {
 }
 
 impl PacketBatch {
+    /// An empty batch with room for `pkts` packets, `bytes` bytes of packet data and
+    /// hdrDesc, and `clock` entries of the other shards' clock.
+    pub fn with_capacity(pkts: usize, bytes: usize, clock: usize) -> PacketBatch {
+        PacketBatch {
+            bytes: Vec::with_capacity(bytes),
+            pkts: Vec::with_capacity(pkts),
+            clock: Vec::with_capacity(clock),
+            ..Default::default()
+        }
+    }
+
     pub fn clear(&mut self) {
         self.bytes.clear();
         self.pkts.clear();

@@ -178,7 +178,13 @@ impl Dispatcher {
                 b.clear();
                 b
             }
-            None => Box::default(),
+            // sized like the batch it replaces: growing by doubling would copy, and fault in
+            // about twice the memory the batch ends up with
+            None => Box::new(PacketBatch::with_capacity(
+                self.batch_packets,
+                lane.batch.bytes.len() + lane.batch.bytes.len() / 4,
+                lane.batch.clock.len(),
+            )),
         };
         let mut b = std::mem::replace(&mut lane.batch, fresh);
         b.tick = self.last;
