@@ -116,6 +116,22 @@ pub struct OutBatch {
 }
 
 impl OutBatch {
+    /// An empty batch with room for what `b` holds: grown by doubling from nothing, it would
+    /// copy its text several times and fault in about twice the memory it ends up with.
+    pub fn sized_like(b: &OutBatch) -> OutBatch {
+        let more = |n: usize| n + n / 4;
+        OutBatch {
+            recs: Vec::with_capacity(more(b.recs.len())),
+            txt: Vec::with_capacity(more(b.txt.len())),
+            json: Vec::with_capacity(more(b.json.len())),
+            created: Vec::with_capacity(more(b.created.len())),
+            pkts: Vec::with_capacity(more(b.pkts.len())),
+            pkt_txt: Vec::with_capacity(more(b.pkt_txt.len())),
+            watermark_minor: u64::MAX,
+            ..Default::default()
+        }
+    }
+
     pub fn clear(&mut self) {
         self.recs.clear();
         self.created.clear();

@@ -173,7 +173,10 @@ impl Worker {
         output_free: &Ring<Box<OutBatch>>,
         (event, minor): (u64, u64),
     ) {
-        let fresh = output_free.try_pop().unwrap_or_default();
+        // a new batch is sized like the one it replaces (see `OutBatch::sized_like`)
+        let fresh = output_free
+            .try_pop()
+            .unwrap_or_else(|| Box::new(OutBatch::sized_like(&self.out)));
         let mut full = std::mem::replace(&mut self.out, fresh);
         self.out.clear();
         full.worker = self.index;
