@@ -509,10 +509,10 @@ pub fn run(cli: Cli) -> Result<i32, String> {
     for (i, cpu) in cpus.iter().enumerate() {
         // replay: only throughput matters, so a worker is woken for several batches at once
         let to_worker: Arc<Ring<Box<PacketBatch>>> =
-            Arc::new(Ring::new(ring_batches).wake_batch(ring_batches / 8));
+            Arc::new(Ring::new(ring_batches).wake_batch(ring_batches / 4));
         let free: Arc<Ring<Box<PacketBatch>>> = Arc::new(Ring::new(ring_batches + 2));
         let out: Arc<Ring<Box<OutBatch>>> =
-            Arc::new(Ring::new(ring_batches).wake_batch(ring_batches / 8));
+            Arc::new(Ring::new(ring_batches).wake_batch(ring_batches / 4));
         let ofree: Arc<Ring<Box<OutBatch>>> = Arc::new(Ring::new(ring_batches + 2));
         lanes.push(Lane {
             to_worker: to_worker.clone(),
