@@ -119,6 +119,49 @@ struct Handler {
     /// Log position of the flow whose `last_seen` is in `watch_seen`, or [`NIL`].
     watch: u32,
     watch_seen: Ts,
+    /// Idle times in nanoseconds below `lo_ns` are surely under `timeout`, above `hi_ns` surely
+    /// not, whatever `age`'s rounding does; in between, `age` decides.
+    lo_ns: i64,
+    hi_ns: i64,
+}
+
+impl Handler {
+    fn new(timeout: f32) -> Handler {
+        // age() is exact to far better than 2^-20 relative (f64, then one rounding to f32)
+        let t = timeout as f64 * 1e9;
+        let slack = t.abs() / (1u64 << 20) as f64 + 1000.0;
+        Handler {
+            timeout,
+            sentinel: 0,
+            watch: NIL,
+            watch_seen: Ts::default(),
+            lo_ns: (t - slack).floor() as i64,
+            hi_ns: (t + slack).ceil() as i64,
+        }
+    }
+
+    /// `age(now, last) >= self.timeout`, mostly without floating-point arithmetic (it runs for
+    /// every handler at every packet of every shard).
+    #[inline]
+    fn is_due(&self, now: Ts, last: Ts) -> bool {
+        let ds = (now.sec as i64).wrapping_sub(last.sec as i64);
+        if ds.unsigned_abs() < 1 << 32 {
+            let d = ds * 1_000_000_000 + (now.nsec as i64 - last.nsec as i64);
+            if d < self.lo_ns {
+                return false;
+            }
+            if d > self.hi_ns {
+                return true;
+            }
+        }
+        age(now, last) >= self.timeout
+    }
+
+    /// With a valid memo (see above): whether the flow after the sentinel is due at `now`.
+    #[inline]
+    fn memo_due(&self, now: Ts, tail: u32) -> Option<bool> {
+        (self.watch != NIL && self.watch >= tail).then(|| self.is_due(now, self.watch_seen))
+    }
 }
 
 /// Hash of the fragment index.
@@ -407,12 +450,7 @@ impl FlowTable {
                 continue;
             }
             // every sentinel starts at the tail end of the (empty) list
-            t.handlers.push(Handler {
-                timeout: to,
-                sentinel: 0,
-                watch: NIL,
-                watch_seen: Ts::default(),
-            });
+            t.handlers.push(Handler::new(to));
         }
         t.handlers.sort_by(|a, b| b.timeout.total_cmp(&a.timeout));
         t
@@ -682,18 +720,11 @@ impl FlowTable {
         let tail = self.lru_tail.get();
         for hi in 0..self.handlers.len() {
             let h = self.handlers[hi];
-            if h.watch != NIL && h.watch >= tail {
-                // the same flow as last time, still right after the sentinel, not seen since;
-                // whole seconds settle most cases without the float arithmetic of `age`
-                // (age < ds + 1, also after rounding to f32)
-                let ds = (now.sec as i64).wrapping_sub(h.watch_seen.sec as i64);
-                if (ds.saturating_add(2) as f32) <= h.timeout {
-                    continue;
-                }
-                if age(now, h.watch_seen) >= h.timeout {
-                    return false;
-                }
-                continue;
+            // the same flow as last time, still right after the sentinel, not seen since
+            match h.memo_due(now, tail) {
+                Some(true) => return false,
+                Some(false) => continue,
+                None => {}
             }
             let i = self.lru_next((h.sentinel as usize).max(tail as usize));
             let hm = &mut self.handlers[hi];
@@ -702,7 +733,7 @@ impl FlowTable {
                 let seen = self.flows.get(f).last_seen;
                 hm.watch = i as u32;
                 hm.watch_seen = seen;
-                if age(now, seen) >= h.timeout {
+                if h.is_due(now, seen) {
                     return false;
                 }
             }
@@ -716,6 +747,10 @@ impl FlowTable {
     pub fn timeout_pass(&mut self, now: Ts, mut expire: impl FnMut(&mut FlowTable, u32)) {
         for hi in 0..self.handlers.len() {
             let h = self.handlers[hi];
+            if h.memo_due(now, self.lru_tail.get()) == Some(false) {
+                // the walk would stop at the flow it remembers, leaving the sentinel in place
+                continue;
+            }
             let mut i = (h.sentinel as usize).max(self.lru_tail.get() as usize);
             loop {
                 i = self.lru_next(i);
@@ -727,11 +762,10 @@ impl FlowTable {
                     self.prefetch_slot(a);
                 }
                 let fl = self.flows.get(f);
-                let a = age(now, fl.last_seen);
-                if a < h.timeout {
+                if !h.is_due(now, fl.last_seen) {
                     break;
                 }
-                if a >= fl.timeout {
+                if age(now, fl.last_seen) >= fl.timeout {
                     let partner = fl.partner;
                     let partner_due = partner == NIL || {
                         let p = self.flows.get(partner);
@@ -1077,6 +1111,47 @@ mod tests {
                 s = self.newer[s as usize];
             }
             v
+        }
+    }
+
+    #[test]
+    fn handler_due_test_agrees_with_age() {
+        // the integer shortcut must give age()'s answer everywhere, above all near the
+        // timeout, for fractional timeouts, nanosecond deltas and times far apart
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut rnd = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for to in [0.0f32, 0.1, 1.0, 10.0, 120.0, 182.0, 610.0, 3600.5, 1e9] {
+            let h = Handler::new(to);
+            let t_ns = (to as f64 * 1e9) as i64;
+            for _ in 0..20_000 {
+                let r = rnd();
+                let last = Ts::new(r >> 34, (r % 1_000_000_000) as u32);
+                // idle times around the timeout (a few ns to a few ms off), anywhere, or huge
+                let d: i64 = match r % 4 {
+                    0 => t_ns + (rnd() % 2001) as i64 - 1000,
+                    1 => t_ns + (rnd() % 4_000_001) as i64 - 2_000_000,
+                    2 => (rnd() % 4_000_000_000_000) as i64 - 1_000_000_000_000,
+                    _ => (rnd() >> 2) as i64 - (1 << 61),
+                };
+                let now_ns = (last.sec as i128) * 1_000_000_000 + last.nsec as i128 + d as i128;
+                if now_ns < 0 {
+                    continue;
+                }
+                let now = Ts::new(
+                    (now_ns / 1_000_000_000) as u64,
+                    (now_ns % 1_000_000_000) as u32,
+                );
+                assert_eq!(
+                    h.is_due(now, last),
+                    age(now, last) >= to,
+                    "timeout {to}, last {last:?}, now {now:?}"
+                );
+            }
         }
     }
 
