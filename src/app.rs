@@ -686,15 +686,8 @@ pub fn run(cli: Cli) -> Result<i32, String> {
     for l in report::closing_lines(start_ts, stop_ts, elapsed_read, el) {
         log.line(&l);
     }
-    if total.rm_flows > 0 {
-        log.line("[WRN] Hash Autopilot: main HashMap full: flushing 1 oldest flow(s)");
-        log.line(&format!(
-            "[INF] Hash Autopilot: Fix: Invoke tamandua with '-f {}' (or raise MAX_FLOWS)",
-            (cap_total / T2_TABLE).max(1) * 2
-        ));
-        if budget.is_some() {
-            log.line("[INF] The flow-table cap came from the memory budget: raise --memory-budget (MEMORY_BUDGET) to keep more flows in memory");
-        }
+    for l in report::eviction_lines(total.rm_flows, cap_total, budget.is_some()) {
+        log.line(&l);
     }
     // merge plugin instances for the report
     let merged = crate::plugin::merge_instances(workers.into_iter().map(|w| w.plugins));
@@ -702,12 +695,7 @@ pub fn run(cli: Cli) -> Result<i32, String> {
         packets: total.packets,
         ab_bytes: total.a_bytes + total.b_bytes,
     };
-    let mut plugin_lines = Vec::new();
-    for p in &merged {
-        let mut v = Vec::new();
-        p.report(&totals, &mut v);
-        plugin_lines.push((p.name(), v));
-    }
+    let plugin_lines = report::plugin_lines(&merged, &totals);
     let (rss, phys) = report::memory_kb();
     let input_report = ReportInput {
         counters: &total,

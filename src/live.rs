@@ -1002,27 +1002,15 @@ pub fn run(cli: Cli, sel: Selection, cfg: Config) -> Result<i32, String> {
     for l in report::closing_lines(start_ts, stop_ts, elapsed_read, el) {
         log.line(&l);
     }
-    if total.rm_flows > 0 {
-        log.line("[WRN] Hash Autopilot: main HashMap full: flushing 1 oldest flow(s)");
-        log.line(&format!(
-            "[INF] Hash Autopilot: Fix: Invoke tamandua with '-f {}' (or raise MAX_FLOWS)",
-            (cap_total / app::T2_TABLE).max(1) * 2
-        ));
-        if budget.is_some() {
-            log.line("[INF] The flow-table cap came from the memory budget: raise --memory-budget (MEMORY_BUDGET) to keep more flows in memory");
-        }
+    for l in report::eviction_lines(total.rm_flows, cap_total, budget.is_some()) {
+        log.line(&l);
     }
     let merged = crate::plugin::merge_instances(results.into_iter().map(|r| r.worker.plugins));
     let totals = ReportTotals {
         packets: total.packets,
         ab_bytes: total.a_bytes + total.b_bytes,
     };
-    let mut plugin_lines = Vec::new();
-    for p in &merged {
-        let mut v = Vec::new();
-        p.report(&totals, &mut v);
-        plugin_lines.push((p.name(), v));
-    }
+    let plugin_lines = report::plugin_lines(&merged, &totals);
     let (rss, phys) = report::memory_kb();
     let input_report = ReportInput {
         counters: &total,

@@ -59,6 +59,40 @@ pub fn duration(prefix: &str, sec: u64, nsec: i64) -> String {
     String::from_utf8(v).unwrap_or_default()
 }
 
+/// T2's "Hash Autopilot" lines when flows were evicted at the table cap (`rm_flows` of them),
+/// with the `-f` factor that would have held the table (`cap_total` flows over all workers).
+pub fn eviction_lines(rm_flows: u64, cap_total: u64, from_budget: bool) -> Vec<String> {
+    if rm_flows == 0 {
+        return Vec::new();
+    }
+    let mut v = vec![
+        "[WRN] Hash Autopilot: main HashMap full: flushing 1 oldest flow(s)".to_string(),
+        format!(
+            "[INF] Hash Autopilot: Fix: Invoke tamandua with '-f {}' (or raise MAX_FLOWS)",
+            (cap_total / crate::app::T2_TABLE).max(1) * 2
+        ),
+    ];
+    if from_budget {
+        v.push("[INF] The flow-table cap came from the memory budget: raise --memory-budget (MEMORY_BUDGET) to keep more flows in memory".to_string());
+    }
+    v
+}
+
+/// Each plugin's end-report lines (T2's plugin sections), from the workers' merged instances.
+pub fn plugin_lines(
+    merged: &[Box<dyn crate::plugin::Plugin>],
+    totals: &crate::plugin::ReportTotals,
+) -> Vec<(&'static str, Vec<String>)> {
+    merged
+        .iter()
+        .map(|p| {
+            let mut v = Vec::new();
+            p.report(totals, &mut v);
+            (p.name(), v)
+        })
+        .collect()
+}
+
 /// The lines that close processing (core.md 13.2 item 10): dump stop, total dump duration,
 /// elapsed processing time and the time until the flows were written.
 pub fn closing_lines(
