@@ -534,6 +534,19 @@ impl FlowTable {
         Some(s)
     }
 
+    /// Prefetch hint, third stage: both cache lines of the opposite direction of the flow in
+    /// `slot` (whose first line should be cached by now). `slot` is only a guess: it may be a
+    /// free slot or one reused since.
+    #[inline]
+    pub fn prefetch_partner(&self, slot: u32) {
+        if slot < self.flows.len {
+            let p = self.flows.get(slot).partner;
+            if p != NIL {
+                self.prefetch_slot(p);
+            }
+        }
+    }
+
     /// Prefetch hint: both cache lines of the flow in `slot`.
     #[inline]
     pub fn prefetch_slot(&self, slot: u32) {

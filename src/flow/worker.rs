@@ -192,15 +192,19 @@ impl Worker {
     /// A table larger than the caches costs a DRAM access per line a packet touches, so the
     /// batch goes through a software pipeline: `INDEX_AHEAD` packets ahead the key is hashed
     /// and its index line prefetched; `FLOW_AHEAD` packets ahead the (by then cached) index
-    /// gives the slot, whose flow lines and plugin state are prefetched. The hints never change
-    /// results: each packet is still looked up when its turn comes.
+    /// gives the slot, whose flow lines and plugin state are prefetched; `PARTNER_AHEAD`
+    /// packets ahead the (by then cached) flow gives its opposite direction, whose lines are
+    /// prefetched too (plugins read the opposite's times at every packet). The hints never
+    /// change results: each packet is still looked up when its turn comes.
     pub fn process_batch(&mut self, batch: &PacketBatch) {
         const INDEX_AHEAD: usize = 12;
         const FLOW_AHEAD: usize = 6;
+        const PARTNER_AHEAD: usize = 3;
         const RING: usize = 16;
         let pkts = &batch.pkts[..];
         let n = pkts.len();
         let mut hashes = [None::<KeyHash>; RING];
+        let mut slots = [None::<u32>; RING];
         let stage1 = |t: &FlowTable, e: &PktEntry| -> Option<KeyHash> {
             let info = &e.info;
             if info.class == FlowClass::NoFlow
@@ -215,8 +219,8 @@ impl Worker {
         for (j, e) in pkts.iter().enumerate().take(INDEX_AHEAD) {
             hashes[j % RING] = stage1(&self.table, e);
         }
-        for h in hashes.iter().take(FLOW_AHEAD.min(n)) {
-            self.prefetch_flow(*h);
+        for j in 0..FLOW_AHEAD.min(n) {
+            slots[j % RING] = self.prefetch_flow(hashes[j % RING]);
         }
         // own packets and the other shards' clock, merged in capture order
         let mut clock = batch.clock.iter().peekable();
@@ -225,7 +229,13 @@ impl Worker {
                 hashes[(i + INDEX_AHEAD) % RING] = stage1(&self.table, a);
             }
             if i + FLOW_AHEAD < n {
-                self.prefetch_flow(hashes[(i + FLOW_AHEAD) % RING]);
+                slots[(i + FLOW_AHEAD) % RING] =
+                    self.prefetch_flow(hashes[(i + FLOW_AHEAD) % RING]);
+            }
+            if i + PARTNER_AHEAD < n {
+                if let Some(s) = slots[(i + PARTNER_AHEAD) % RING] {
+                    self.table.prefetch_partner(s);
+                }
             }
             while let Some(&&(no, ts)) = clock.peek() {
                 if no > e.pkt_no {
@@ -328,14 +338,14 @@ impl Worker {
         self.expired = pairs;
     }
 
-    /// Second stage of the [`Worker::process_batch`] pipeline.
+    /// Second stage of the [`Worker::process_batch`] pipeline; returns the slot guessed.
     #[inline]
-    fn prefetch_flow(&self, h: Option<KeyHash>) {
-        if let Some(slot) = h.and_then(|h| self.table.prefetch_flow(&h)) {
-            for p in &self.plugins {
-                p.prefetch(slot);
-            }
+    fn prefetch_flow(&self, h: Option<KeyHash>) -> Option<u32> {
+        let slot = h.and_then(|h| self.table.prefetch_flow(&h))?;
+        for p in &self.plugins {
+            p.prefetch(slot);
         }
+        Some(slot)
     }
 
     /// The flow stage for one packet (core.md 7.5–7.6, 8).
