@@ -205,18 +205,22 @@ mod tests {
     use super::*;
     use std::sync::Arc;
 
-    #[test]
-    fn blocking_push_and_pop_keep_order_under_backpressure() {
-        let r = Arc::new(Ring::new(4));
-        let c = r.clone();
-        let consumer = std::thread::spawn(move || {
-            c.register_consumer();
+    /// A consumer thread that pops until the ring is closed and returns what it got.
+    fn drain_in_thread(r: Arc<Ring<u32>>) -> std::thread::JoinHandle<Vec<u32>> {
+        std::thread::spawn(move || {
+            r.register_consumer();
             let mut got = Vec::new();
-            while let Some(v) = c.pop() {
+            while let Some(v) = r.pop() {
                 got.push(v);
             }
             got
-        });
+        })
+    }
+
+    #[test]
+    fn blocking_push_and_pop_keep_order_under_backpressure() {
+        let r = Arc::new(Ring::new(4));
+        let consumer = drain_in_thread(r.clone());
         r.register_producer();
         for i in 0..10_000u32 {
             r.push(i);
@@ -236,15 +240,7 @@ mod tests {
         // fewer than 8 elements that only the park timeout or close() delivers
         let r = Arc::new(Ring::new(16).wake_batch(8));
         assert_eq!(r.wake_batch, 8);
-        let c = r.clone();
-        let consumer = std::thread::spawn(move || {
-            c.register_consumer();
-            let mut got = Vec::new();
-            while let Some(v) = c.pop() {
-                got.push(v);
-            }
-            got
-        });
+        let consumer = drain_in_thread(r.clone());
         r.register_producer();
         for i in 0..10_003u32 {
             r.push(i);
