@@ -125,36 +125,57 @@ struct Handler {
     hi_ns: i64,
 }
 
+/// Idle times (ns) below the first bound are surely under `timeout` as [`age`] computes it,
+/// above the second surely not: age() is exact to far better than 2^-20 relative (f64, then
+/// one rounding to f32).
+#[inline]
+fn due_bounds(timeout: f32) -> (i64, i64) {
+    let t = timeout as f64 * 1e9;
+    let slack = t.abs() * (1.0 / (1u64 << 20) as f64) + 1000.0;
+    ((t - slack) as i64 - 1, (t + slack) as i64 + 1)
+}
+
+/// `age(now, last) >= timeout`, decided in integer nanoseconds away from the boundary (no
+/// division), by `age` itself near it. `bounds` are [`due_bounds`] of `timeout`.
+#[inline]
+fn is_due_within(now: Ts, last: Ts, timeout: f32, (lo, hi): (i64, i64)) -> bool {
+    let ds = (now.sec as i64).wrapping_sub(last.sec as i64);
+    if ds.unsigned_abs() < 1 << 32 {
+        let d = ds * 1_000_000_000 + (now.nsec as i64 - last.nsec as i64);
+        if d < lo {
+            return false;
+        }
+        if d > hi {
+            return true;
+        }
+    }
+    age(now, last) >= timeout
+}
+
+/// Whether a flow last seen at `last` with `timeout` has timed out at `now` (T2: age ≥ timeout).
+#[inline]
+pub fn timed_out(now: Ts, last: Ts, timeout: f32) -> bool {
+    is_due_within(now, last, timeout, due_bounds(timeout))
+}
+
 impl Handler {
     fn new(timeout: f32) -> Handler {
-        // age() is exact to far better than 2^-20 relative (f64, then one rounding to f32)
-        let t = timeout as f64 * 1e9;
-        let slack = t.abs() / (1u64 << 20) as f64 + 1000.0;
+        let (lo_ns, hi_ns) = due_bounds(timeout);
         Handler {
             timeout,
             sentinel: 0,
             watch: NIL,
             watch_seen: Ts::default(),
-            lo_ns: (t - slack).floor() as i64,
-            hi_ns: (t + slack).ceil() as i64,
+            lo_ns,
+            hi_ns,
         }
     }
 
-    /// `age(now, last) >= self.timeout`, mostly without floating-point arithmetic (it runs for
-    /// every handler at every packet of every shard).
+    /// `age(now, last) >= self.timeout` (it runs for every handler at every packet of every
+    /// shard, with the bounds computed once).
     #[inline]
     fn is_due(&self, now: Ts, last: Ts) -> bool {
-        let ds = (now.sec as i64).wrapping_sub(last.sec as i64);
-        if ds.unsigned_abs() < 1 << 32 {
-            let d = ds * 1_000_000_000 + (now.nsec as i64 - last.nsec as i64);
-            if d < self.lo_ns {
-                return false;
-            }
-            if d > self.hi_ns {
-                return true;
-            }
-        }
-        age(now, last) >= self.timeout
+        is_due_within(now, last, self.timeout, (self.lo_ns, self.hi_ns))
     }
 
     /// With a valid memo (see above): whether the flow after the sentinel is due at `now`.
@@ -416,6 +437,9 @@ pub struct FlowTable {
     frags: HashTable<(FlowKey, u32)>,
     /// The LRU list, oldest first: slots, live where `lru_pos` of the flow points back.
     lru: Vec<u32>,
+    /// One bit per log entry, set once the entry is stale (its flow moved on or left): walks
+    /// over the log skip stale entries without reading their (cold) flows.
+    stale: Vec<u64>,
     /// Every log entry before this one is stale.
     lru_tail: Cell<u32>,
     handlers: Vec<Handler>,
@@ -439,6 +463,7 @@ impl FlowTable {
             index: Index::new(),
             frags: HashTable::new(),
             lru: Vec::with_capacity(1024),
+            stale: Vec::with_capacity(16),
             lru_tail: Cell::new(0),
             handlers: Vec::new(),
             live: 0,
@@ -613,6 +638,13 @@ impl FlowTable {
         self.index.remove(&KeyHash::of(&key), slot);
         self.live -= 1;
         self.unwatch(pos);
+        self.mark_stale(pos);
+    }
+
+    /// Marks the log entry at `pos` stale.
+    #[inline]
+    fn mark_stale(&mut self, pos: u32) {
+        self.stale[pos as usize >> 6] |= 1 << (pos & 63);
     }
 
     /// Forgets the timeout handlers' memo of the flow at log position `pos` (see [`Handler`]).
@@ -652,8 +684,9 @@ impl FlowTable {
             // already at the head (a sentinel moved to the head would have to be passed)
             return;
         }
-        // the old entry goes stale: no store to a cold line of the log
+        // the old entry goes stale: a bit in the small stale map, no store to the log
         self.unwatch(pos);
+        self.mark_stale(pos);
         self.lru_push(slot);
     }
 
@@ -665,6 +698,10 @@ impl FlowTable {
         }
         let pos = self.lru.len() as u32;
         self.lru.push(s);
+        if pos & 63 == 0 {
+            // entries past the log's end are never marked: a new word starts clear
+            self.stale.push(0);
+        }
         self.flows.get_mut(s).lru_pos = pos;
     }
 
@@ -691,15 +728,14 @@ impl FlowTable {
                 self.handlers[order[next]].sentinel = w as u32;
                 next += 1;
             }
-            if let Some(&a) = self.lru.get(i + 16) {
-                prefetch(self.flows.get(a));
+            if self.stale[i >> 6] >> (i & 63) & 1 != 0 {
+                continue;
             }
             let s = self.lru[i];
-            if self.flows.get(s).lru_pos == i as u32 {
-                self.lru[w] = s;
-                self.flows.get_mut(s).lru_pos = w as u32;
-                w += 1;
-            }
+            debug_assert_eq!(self.flows.get(s).lru_pos, i as u32);
+            self.lru[w] = s;
+            self.flows.get_mut(s).lru_pos = w as u32;
+            w += 1;
         }
         for &h in &order[next..] {
             self.handlers[h].sentinel = w as u32;
@@ -708,6 +744,8 @@ impl FlowTable {
             h.watch = NIL;
         }
         self.lru.truncate(w);
+        self.stale.clear();
+        self.stale.resize(w.div_ceil(64), 0);
         self.lru_tail.set(0);
     }
 
@@ -716,13 +754,16 @@ impl FlowTable {
     #[inline]
     fn lru_next(&self, mut i: usize) -> usize {
         let n = self.lru.len();
-        while i < n && self.flows.get(self.lru[i]).lru_pos != i as u32 {
-            if let Some(&a) = self.lru.get(i + 8) {
-                prefetch(self.flows.get(a));
+        while i < n {
+            // the run of stale entries starting at i, up to the end of its map word
+            let run = (!(self.stale[i >> 6] >> (i & 63))).trailing_zeros() as usize;
+            if run == 0 {
+                debug_assert_eq!(self.flows.get(self.lru[i]).lru_pos, i as u32);
+                return i;
             }
-            i += 1;
+            i += run;
         }
-        i
+        n
     }
 
     /// Whether a timeout pass at `now` would find nothing to expire (the common case: the
@@ -778,11 +819,11 @@ impl FlowTable {
                 if !h.is_due(now, fl.last_seen) {
                     break;
                 }
-                if age(now, fl.last_seen) >= fl.timeout {
+                if timed_out(now, fl.last_seen, fl.timeout) {
                     let partner = fl.partner;
                     let partner_due = partner == NIL || {
                         let p = self.flows.get(partner);
-                        age(now, p.last_seen) >= p.timeout
+                        timed_out(now, p.last_seen, p.timeout)
                     };
                     if partner_due {
                         expire(self, f);
@@ -1164,6 +1205,7 @@ mod tests {
                     age(now, last) >= to,
                     "timeout {to}, last {last:?}, now {now:?}"
                 );
+                assert_eq!(timed_out(now, last, to), age(now, last) >= to);
             }
         }
     }
