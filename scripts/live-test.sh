@@ -169,6 +169,16 @@ CHECK_PLUGINS=basicFlow,basicStats,txtSink
 # Columns that depend on arrival times (the replay compresses and shifts time)
 TIME_COLS=timeFirst,timeLast,duration,minIAT,maxIAT,avgIAT,stdIAT,pktps,bytps,tcpInitWinSz
 
+# Prints "FAIL LABEL:MSG", the run's log lines that match PATTERN, the start of any further
+# files given and of the run's stderr, and marks the run failed.
+fail_run() {
+  local label=$1 msg=$2 out=$3 pattern=$4; shift 4
+  echo "FAIL $label:$msg"; FAILED=1
+  sed 's/^/    log: /' "${out}_log.txt" | grep -E "$pattern" | head -12
+  local f; for f in "$@"; do sed 's/^/    more: /' "$f" | head -4; done
+  sed 's/^/    stderr: /' "$out.stderr" | head -5
+}
+
 check_one() {
   local backend=$1 xdpmode=$2 pcap=$3
   local label="$backend${xdpmode:+-$xdpmode} $(basename "$pcap")"
@@ -224,9 +234,7 @@ check_one() {
   if [ $ok = 1 ]; then
     echo "PASS $label: sent $sent = received $rec + dropped $drp + ifDrp $ifd; split flows ${split}; ${diff:-}$msg"
   else
-    echo "FAIL $label:$msg"; FAILED=1
-    sed 's/^/    log: /' "${out}_log.txt" | grep -E 'ERR|WRN|pktsRec|backend' | head -10
-    sed 's/^/    stderr: /' "$out.stderr" | head -5
+    fail_run "$label" "$msg" "$out" 'ERR|WRN|pktsRec|backend'
   fi
 }
 
@@ -319,10 +327,7 @@ case $cmd in
     if [ $ok = 1 ]; then
       echo "PASS $label: USR1 row pktsRec $rec + pktsDrp $drp + ifDrp $ifd = sent $sent, numFlows $flows1; ctl listed and reported; metrics agree; one SIGINT: drained and ended after ${took}s, $nflows flows written"
     else
-      echo "FAIL $label:$msg"; FAILED=1
-      sed 's/^/    log: /' "${out}_log.txt" | grep -E 'ERR|WRN|INF|pktsRec' | head -12
-      sed 's/^/    mon: /' "$mon" | head -4
-      sed 's/^/    stderr: /' "$out.stderr" | head -5
+      fail_run "$label" "$msg" "$out" 'ERR|WRN|INF|pktsRec' "$mon"
     fi
     teardown_net
     exit $FAILED

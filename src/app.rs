@@ -9,7 +9,7 @@ use crate::dissect::{dlt, Warning};
 use crate::flow::worker::{Shared, Worker, WorkerSetup};
 use crate::output::columns::Column;
 use crate::output::{prefix, txt, writer};
-use crate::plugin::{Plugin, ReportTotals};
+use crate::plugin::Plugin;
 use crate::report::{self, ReportInput, WorkerLine};
 use crate::time::Ts;
 use clap::Parser;
@@ -690,12 +690,7 @@ pub fn run(cli: Cli) -> Result<i32, String> {
         log.line(&l);
     }
     // merge plugin instances for the report
-    let merged = crate::plugin::merge_instances(workers.into_iter().map(|w| w.plugins));
-    let totals = ReportTotals {
-        packets: total.packets,
-        ab_bytes: total.a_bytes + total.b_bytes,
-    };
-    let plugin_lines = report::plugin_lines(&merged, &totals);
+    let plugin_lines = report::plugin_lines(workers.into_iter().map(|w| w.plugins), &total);
     let (rss, phys) = report::memory_kb();
     let input_report = ReportInput {
         counters: &total,

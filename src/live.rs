@@ -33,7 +33,6 @@ use crate::flow::worker::{Shared, Worker};
 use crate::monitor::signals::EV_LOG;
 use crate::monitor::Hub;
 use crate::output::{prefix, writer};
-use crate::plugin::ReportTotals;
 use crate::report::{self, ReportInput, WorkerLine};
 use crate::time::Ts;
 use std::io;
@@ -1005,12 +1004,7 @@ pub fn run(cli: Cli, sel: Selection, cfg: Config) -> Result<i32, String> {
     for l in report::eviction_lines(total.rm_flows, cap_total, budget.is_some()) {
         log.line(&l);
     }
-    let merged = crate::plugin::merge_instances(results.into_iter().map(|r| r.worker.plugins));
-    let totals = ReportTotals {
-        packets: total.packets,
-        ab_bytes: total.a_bytes + total.b_bytes,
-    };
-    let plugin_lines = report::plugin_lines(&merged, &totals);
+    let plugin_lines = report::plugin_lines(results.into_iter().map(|r| r.worker.plugins), &total);
     let (rss, phys) = report::memory_kb();
     let input_report = ReportInput {
         counters: &total,

@@ -1099,15 +1099,9 @@ mod tests {
             };
             for &to in timeouts {
                 let s = r.node(true);
-                // link at the tail
-                r.older[s as usize] = NIL;
-                r.newer[s as usize] = r.tail;
-                if r.tail != NIL {
-                    r.older[r.tail as usize] = s;
-                } else {
-                    r.head = s;
-                }
-                r.tail = s;
+                // at the tail end (on an empty list: at the head, which is the tail)
+                let tail = r.tail;
+                r.link_older_than(s, tail);
                 r.handlers.push((to, s));
             }
             r.handlers.sort_by(|a, b| b.0.total_cmp(&a.0));

@@ -78,16 +78,21 @@ pub fn eviction_lines(rm_flows: u64, cap_total: u64, from_budget: bool) -> Vec<S
     v
 }
 
-/// Each plugin's end-report lines (T2's plugin sections), from the workers' merged instances.
+/// Each plugin's end-report lines (T2's plugin sections): the workers' instances of every
+/// plugin are merged first, then report against the run's totals.
 pub fn plugin_lines(
-    merged: &[Box<dyn crate::plugin::Plugin>],
-    totals: &crate::plugin::ReportTotals,
+    workers: impl Iterator<Item = Vec<Box<dyn crate::plugin::Plugin>>>,
+    total: &Counters,
 ) -> Vec<(&'static str, Vec<String>)> {
-    merged
+    let totals = crate::plugin::ReportTotals {
+        packets: total.packets,
+        ab_bytes: total.a_bytes + total.b_bytes,
+    };
+    crate::plugin::merge_instances(workers)
         .iter()
         .map(|p| {
             let mut v = Vec::new();
-            p.report(totals, &mut v);
+            p.report(&totals, &mut v);
             (p.name(), v)
         })
         .collect()
