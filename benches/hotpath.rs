@@ -4,7 +4,6 @@
 //! Run: cargo bench --bench hotpath [-- FILTER]
 
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use std::sync::Arc;
 use std::time::Duration;
 use tamandua::capture::PcapReader;
 use tamandua::dispatch::batch::{PacketBatch, PktEntry};
@@ -157,17 +156,11 @@ fn thread_cpu() -> Duration {
 fn worker() -> Worker {
     let plugins: Vec<Box<dyn Plugin>> =
         vec![Box::new(BasicFlow::new()), Box::new(BasicStats::new())];
-    let mut columns = Worker::core_columns();
-    for p in &plugins {
-        columns.extend(p.columns());
-    }
     Worker::new(WorkerSetup {
         index: 0,
         workers: 1,
         plugins,
-        columns: Arc::new(columns),
-        txt: true,
-        json: false,
+        records: true,
         packet_mode: false,
         flow_timeout: 182.0,
         timeouts: vec![182.0],

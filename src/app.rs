@@ -222,13 +222,12 @@ pub fn create(path: &str) -> Result<BufWriter<File>, String> {
 /// What a run derives from its plugin selection before any thread starts (replay and live
 /// capture alike).
 pub struct RunOutputs {
-    /// Every flows.txt column: the core's, then each plugin's.
-    pub columns: Arc<Vec<Column>>,
     /// The registered timeout values: FLOW_TIMEOUT first, then the plugins'.
     pub timeouts: Vec<f32>,
     /// (plugin, its monitoring columns) for the plugins that have any.
     pub mon_cols: Vec<(&'static str, Vec<String>)>,
-    /// The opened output files (headers written): flows.txt, flows.json, packets.txt.
+    /// The opened output files (headers written): flows.txt, flows.json, packets.txt, and
+    /// every flows.txt column (the core's, then each plugin's) for the writer to format with.
     pub sinks: writer::Sinks,
 }
 
@@ -266,6 +265,7 @@ pub fn open_outputs(
     let columns = Arc::new(columns);
 
     let mut sinks = writer::Sinks {
+        columns: columns.clone(),
         flows_txt: None,
         flows_json: None,
         packets: None,
@@ -294,7 +294,6 @@ pub fn open_outputs(
         sinks.packets = Some(w);
     }
     Ok(RunOutputs {
-        columns,
         timeouts,
         mon_cols,
         sinks,
@@ -322,14 +321,14 @@ pub fn table_cap(cli: &Cli, cfg: &Config, workers: usize) -> (u64, usize, u64) {
     (cap_total, per_worker, reference)
 }
 
-/// The configuration of worker `index` of `workers` (`columns`, `timeouts`: from
+/// The configuration of worker `index` of `workers` (`timeouts`: from
 /// [`open_outputs`]; `capacity`: its flow cap, 0 for none).
 pub fn worker_setup(
     cli: &Cli,
     sel: &Selection,
     cfg: &Config,
     (index, workers): (usize, usize),
-    (columns, timeouts): (&Arc<Vec<Column>>, &[f32]),
+    timeouts: &[f32],
     capacity: usize,
     shared: &Arc<Shared>,
 ) -> WorkerSetup {
@@ -337,9 +336,7 @@ pub fn worker_setup(
         index,
         workers,
         plugins: make_plugins(sel, cfg),
-        columns: columns.clone(),
-        txt: sel.txt,
-        json: sel.json,
+        records: sel.txt || sel.json,
         packet_mode: cli.packet_mode,
         flow_timeout: cfg.f64("FLOW_TIMEOUT") as f32,
         timeouts: timeouts.to_vec(),
@@ -441,7 +438,6 @@ pub fn run(cli: Cli) -> Result<i32, String> {
 
     // ---- plugins, columns, output files, flow-table cap
     let RunOutputs {
-        columns,
         timeouts,
         mon_cols,
         sinks,
@@ -526,7 +522,7 @@ pub fn run(cli: Cli) -> Result<i32, String> {
             &sel,
             &cfg,
             (i, nworkers),
-            (&columns, &timeouts),
+            &timeouts,
             capacity,
             &shared,
         );

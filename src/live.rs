@@ -721,7 +721,6 @@ pub fn run(cli: Cli, sel: Selection, cfg: Config) -> Result<i32, String> {
 
     // ---- plugins, columns, output files, flow-table cap (as replay)
     let app::RunOutputs {
-        columns,
         timeouts,
         mon_cols,
         sinks,
@@ -815,7 +814,7 @@ pub fn run(cli: Cli, sel: Selection, cfg: Config) -> Result<i32, String> {
             &sel,
             &cfg,
             (i, nworkers),
-            (&columns, &timeouts),
+            &timeouts,
             capacity,
             &shared,
         );

@@ -75,16 +75,16 @@ pub struct OrderKey {
     pub seq: u64,
 }
 
-/// A written flow record: its order key and the end offsets of its text in each sink buffer.
-/// A forked record (see [`crate::output::columns::Record`]) has its alternative text right after
-/// the primary one, up to `alt_*_end`; otherwise `alt_*_end == *_end`.
+/// A written flow record: its order key and the end offset of its typed values (a
+/// [`crate::output::columns::Record`]) in the batch's `records` buffer. A forked record has its
+/// alternative values right after the primary ones, up to `alt_end`; otherwise
+/// `alt_end == end`. The writer turns the values into text: formatting is about a fifth of a
+/// worker's time, and the writer's thread has room for it.
 #[derive(Clone, Copy, Debug)]
 pub struct RecMeta {
     pub key: OrderKey,
-    pub txt_end: u32,
-    pub json_end: u32,
-    pub alt_txt_end: u32,
-    pub alt_json_end: u32,
+    pub end: u32,
+    pub alt_end: u32,
     /// Order-dependent bits this record sets, and the bits that select the alternative.
     pub sets: u64,
     pub needs: u64,
@@ -99,8 +99,8 @@ pub struct RecMeta {
 pub struct OutBatch {
     pub worker: usize,
     pub recs: Vec<RecMeta>,
-    pub txt: Vec<u8>,
-    pub json: Vec<u8>,
+    /// The records' typed values, back to back (see [`RecMeta`]).
+    pub records: Vec<u8>,
     /// Flows given a new flowInd: (packet number of the creating packet, provisional flowInd).
     pub created: Vec<(u64, u64)>,
     /// Packet-mode lines: (pkt_no, end offset in `pkt_txt`).
@@ -122,8 +122,7 @@ impl OutBatch {
         let more = |n: usize| n + n / 4;
         OutBatch {
             recs: Vec::with_capacity(more(b.recs.len())),
-            txt: Vec::with_capacity(more(b.txt.len())),
-            json: Vec::with_capacity(more(b.json.len())),
+            records: Vec::with_capacity(more(b.records.len())),
             created: Vec::with_capacity(more(b.created.len())),
             pkts: Vec::with_capacity(more(b.pkts.len())),
             pkt_txt: Vec::with_capacity(more(b.pkt_txt.len())),
@@ -135,8 +134,7 @@ impl OutBatch {
     pub fn clear(&mut self) {
         self.recs.clear();
         self.created.clear();
-        self.txt.clear();
-        self.json.clear();
+        self.records.clear();
         self.pkts.clear();
         self.pkt_txt.clear();
         self.watermark = 0;
@@ -155,6 +153,6 @@ impl OutBatch {
 
     /// Bytes held, to decide when to hand the batch over.
     pub fn size(&self) -> usize {
-        self.txt.len() + self.json.len() + self.pkt_txt.len()
+        self.records.len() + self.pkt_txt.len()
     }
 }

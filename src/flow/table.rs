@@ -18,6 +18,9 @@
 //!   live when its flow's position points back at it). A packet thus writes nothing but its own
 //!   flow and the log's end: no neighbour in the list, no cold line of the log. A sentinel is a
 //!   position in the log. The log is compacted in place when it is full and at least half stale.
+//!   Each entry also carries a copy of its flow's timeout and last packet time (kept current by
+//!   the only setters of those fields), so the timeout walk reads the log in order and touches
+//!   a flow only when it is due.
 //!   The order of flows, and where every sentinel sits among them, is exactly the linked
 //!   list's (a unit test replays random operations against a linked list).
 
@@ -39,13 +42,15 @@ pub struct Flow {
     lru_pos: u32,
     /// Slot of the opposite-direction flow, or [`NIL`].
     pub partner: u32,
-    /// This flow's timeout in seconds (plugins may change it at any packet).
-    pub timeout: f32,
+    /// This flow's timeout in seconds (plugins may change it at any packet, through
+    /// [`FlowTable::set_timeout`]: the LRU log keeps a copy).
+    timeout: f32,
     /// Last IPv4 identification, `u32::MAX` for a new flow (DUPIPID needs three packets).
     pub last_ip_id: u32,
     pub last_frag_id: u32,
     // second cache line: what every packet updates
-    pub last_seen: Ts,
+    /// Set through [`FlowTable::set_last_seen`] (the LRU log keeps a copy).
+    last_seen: Ts,
     pub first_seen: Ts,
     pub status: u64,
     pub flow_ind: u64,
@@ -88,6 +93,18 @@ impl Flow {
         self.status & bits != 0
     }
 
+    /// Time of the flow's last packet.
+    #[inline]
+    pub fn last_seen(&self) -> Ts {
+        self.last_seen
+    }
+
+    /// The flow's timeout in seconds.
+    #[inline]
+    pub fn timeout(&self) -> f32 {
+        self.timeout
+    }
+
     pub fn partner(&self) -> Option<u32> {
         (self.partner != NIL).then_some(self.partner)
     }
@@ -106,32 +123,60 @@ pub fn age(now: Ts, last: Ts) -> f32 {
 
 /// A timeout handler: a timeout value and its sentinel, the log position up to which the LRU
 /// walk for that value has progressed (the sentinel sits just tail-side of that entry).
-///
-/// `watch`/`watch_seen` remember the flow right after the sentinel and its `last_seen`, so that
-/// [`FlowTable::nothing_due`] — asked at every packet of every shard — does not read that flow
-/// (an old flow, so a likely cache miss, once per handler and packet). The memo is dropped
-/// whenever that log entry could stop being the answer: the flow is moved, removed, or seen
-/// again ([`FlowTable::set_last_seen`]), the log is compacted, or a pass moves the sentinel.
 #[derive(Clone, Copy, Debug)]
 struct Handler {
     timeout: f32,
     sentinel: u32,
-    /// Log position of the flow whose `last_seen` is in `watch_seen`, or [`NIL`].
-    watch: u32,
-    watch_seen: Ts,
-    /// Idle times in nanoseconds below `lo_ns` are surely under `timeout`, above `hi_ns` surely
-    /// not, whatever `age`'s rounding does; in between, `age` decides.
-    lo_ns: i64,
-    hi_ns: i64,
+    /// Idle times in nanoseconds below `bounds.0` are surely under `timeout`, above `bounds.1`
+    /// surely not, whatever `age`'s rounding does; in between, `age` decides.
+    bounds: (i64, i64),
+}
+
+/// One entry of the LRU log: a flow's slot and a copy of what the timeout walk asks of it.
+#[derive(Clone, Copy, Debug)]
+struct LogEntry {
+    slot: u32,
+    timeout: f32,
+    /// `last_seen` in nanoseconds ([`seen_ns`]).
+    seen: i64,
+}
+
+/// A timestamp too large for [`seen_ns`] (past the year 2255): the walk reads the flow.
+const SEEN_FAR: i64 = i64::MIN;
+
+/// `t` in nanoseconds since the epoch (`nsec` as it is, not normalised: the difference of two
+/// such values is exactly `Δsec × 10⁹ + Δnsec`), or [`SEEN_FAR`].
+#[inline]
+fn seen_ns(t: Ts) -> i64 {
+    if t.sec < 9_000_000_000 {
+        t.sec as i64 * 1_000_000_000 + t.nsec as i64
+    } else {
+        SEEN_FAR
+    }
+}
+
+impl LogEntry {
+    #[inline]
+    fn of(slot: u32, f: &Flow) -> LogEntry {
+        LogEntry {
+            slot,
+            timeout: f.timeout,
+            seen: seen_ns(f.last_seen),
+        }
+    }
 }
 
 /// Idle times (ns) below the first bound are surely under `timeout` as [`age`] computes it,
-/// above the second surely not: age() is exact to far better than 2^-20 relative (f64, then
-/// one rounding to f32).
+/// above the second surely not. age() converts Δsec to f32 (exact below 2^24 s, else off by at
+/// most 2^-24 relative), adds Δnsec in f64 and rounds once to f32 (2^-24 relative), so its
+/// result is within 2^-23 relative of the true idle time, and `age >= timeout` can differ from
+/// the true comparison only within about one f32 ulp of `timeout` (2^-23 relative): twice that
+/// plus a few ns covers it. The band matters: a flow whose idle time sits in it is read at
+/// every packet (the LRU walk's sentinels wait just before such flows).
 #[inline]
 fn due_bounds(timeout: f32) -> (i64, i64) {
     let t = timeout as f64 * 1e9;
-    let slack = t.abs() * (1.0 / (1u64 << 20) as f64) + 1000.0;
+    let slack = t.abs() * (1.0 / (1u64 << 21) as f64) + 16.0;
     ((t - slack) as i64 - 1, (t + slack) as i64 + 1)
 }
 
@@ -160,28 +205,27 @@ pub fn timed_out(now: Ts, last: Ts, timeout: f32) -> bool {
 
 impl Handler {
     fn new(timeout: f32) -> Handler {
-        let (lo_ns, hi_ns) = due_bounds(timeout);
         Handler {
             timeout,
             sentinel: 0,
-            watch: NIL,
-            watch_seen: Ts::default(),
-            lo_ns,
-            hi_ns,
+            bounds: due_bounds(timeout),
         }
     }
+}
 
-    /// `age(now, last) >= self.timeout` (it runs for every handler at every packet of every
-    /// shard, with the bounds computed once).
-    #[inline]
-    fn is_due(&self, now: Ts, last: Ts) -> bool {
-        is_due_within(now, last, self.timeout, (self.lo_ns, self.hi_ns))
-    }
+/// A timeout pass's clock: `now` and, for the log entries' copies, `now` in nanoseconds.
+#[derive(Clone, Copy)]
+struct Now {
+    ts: Ts,
+    ns: i64,
+}
 
-    /// With a valid memo (see above): whether the flow after the sentinel is due at `now`.
-    #[inline]
-    fn memo_due(&self, now: Ts, tail: u32) -> Option<bool> {
-        (self.watch != NIL && self.watch >= tail).then(|| self.is_due(now, self.watch_seen))
+impl Now {
+    fn new(ts: Ts) -> Now {
+        Now {
+            ts,
+            ns: seen_ns(ts),
+        }
     }
 }
 
@@ -435,8 +479,8 @@ pub struct FlowTable {
     free: Vec<u32>,
     index: Index,
     frags: HashTable<(FlowKey, u32)>,
-    /// The LRU list, oldest first: slots, live where `lru_pos` of the flow points back.
-    lru: Vec<u32>,
+    /// The LRU list, oldest first: entries live where `lru_pos` of their flow points back.
+    lru: Vec<LogEntry>,
     /// One bit per log entry, set once the entry is stale (its flow moved on or left): walks
     /// over the log skip stale entries without reading their (cold) flows.
     stale: Vec<u64>,
@@ -596,7 +640,9 @@ impl FlowTable {
     /// was written).
     #[inline]
     pub fn lru_ahead(&self, k: usize) -> Option<u32> {
-        self.lru.get(self.lru_tail.get() as usize + k).copied()
+        self.lru
+            .get(self.lru_tail.get() as usize + k)
+            .map(|e| e.slot)
     }
 
     /// Inserts a new flow at the LRU head and returns its slot. The caller fills the fields.
@@ -637,7 +683,6 @@ impl FlowTable {
         let key = f.key;
         self.index.remove(&KeyHash::of(&key), slot);
         self.live -= 1;
-        self.unwatch(pos);
         self.mark_stale(pos);
     }
 
@@ -647,24 +692,27 @@ impl FlowTable {
         self.stale[pos as usize >> 6] |= 1 << (pos & 63);
     }
 
-    /// Forgets the timeout handlers' memo of the flow at log position `pos` (see [`Handler`]).
-    #[inline]
-    fn unwatch(&mut self, pos: u32) {
-        for h in &mut self.handlers {
-            if h.watch == pos {
-                h.watch = NIL;
-            }
-        }
-    }
-
-    /// Sets the time of a flow's last packet. The only way to change it for a flow in the
-    /// table: the timeout handlers may remember the old value.
+    /// Sets the time of a flow's last packet (and the LRU log's copy: call it after the
+    /// flow's move to the head, where the entry is a cached line).
     #[inline]
     pub fn set_last_seen(&mut self, slot: u32, ts: Ts) {
         let f = self.flows.get_mut(slot);
         f.last_seen = ts;
         let pos = f.lru_pos;
-        self.unwatch(pos);
+        if let Some(e) = self.lru.get_mut(pos as usize) {
+            e.seen = seen_ns(ts);
+        }
+    }
+
+    /// Sets a flow's timeout in seconds (and the LRU log's copy).
+    #[inline]
+    pub fn set_timeout(&mut self, slot: u32, seconds: f32) {
+        let f = self.flows.get_mut(slot);
+        f.timeout = seconds;
+        let pos = f.lru_pos;
+        if let Some(e) = self.lru.get_mut(pos as usize) {
+            e.timeout = seconds;
+        }
     }
 
     /// Returns a detached slot to the free list.
@@ -685,7 +733,6 @@ impl FlowTable {
             return;
         }
         // the old entry goes stale: a bit in the small stale map, no store to the log
-        self.unwatch(pos);
         self.mark_stale(pos);
         self.lru_push(slot);
     }
@@ -697,12 +744,14 @@ impl FlowTable {
             self.lru_make_room();
         }
         let pos = self.lru.len() as u32;
-        self.lru.push(s);
+        let f = self.flows.get_mut(s);
+        f.lru_pos = pos;
+        let e = LogEntry::of(s, f);
+        self.lru.push(e);
         if pos & 63 == 0 {
             // entries past the log's end are never marked: a new word starts clear
             self.stale.push(0);
         }
-        self.flows.get_mut(s).lru_pos = pos;
     }
 
     #[cold]
@@ -731,17 +780,14 @@ impl FlowTable {
             if self.stale[i >> 6] >> (i & 63) & 1 != 0 {
                 continue;
             }
-            let s = self.lru[i];
-            debug_assert_eq!(self.flows.get(s).lru_pos, i as u32);
-            self.lru[w] = s;
-            self.flows.get_mut(s).lru_pos = w as u32;
+            let e = self.lru[i];
+            debug_assert_eq!(self.flows.get(e.slot).lru_pos, i as u32);
+            self.lru[w] = e;
+            self.flows.get_mut(e.slot).lru_pos = w as u32;
             w += 1;
         }
         for &h in &order[next..] {
             self.handlers[h].sentinel = w as u32;
-        }
-        for h in &mut self.handlers {
-            h.watch = NIL;
         }
         self.lru.truncate(w);
         self.stale.clear();
@@ -758,7 +804,7 @@ impl FlowTable {
             // the run of stale entries starting at i, up to the end of its map word
             let run = (!(self.stale[i >> 6] >> (i & 63))).trailing_zeros() as usize;
             if run == 0 {
-                debug_assert_eq!(self.flows.get(self.lru[i]).lru_pos, i as u32);
+                debug_assert_eq!(self.flows.get(self.lru[i].slot).lru_pos, i as u32);
                 return i;
             }
             i += run;
@@ -766,28 +812,47 @@ impl FlowTable {
         n
     }
 
+    /// Whether the flow of log entry `e` is due under `timeout` (whose [`due_bounds`] are
+    /// `bounds`) at `now`: decided on the entry's copy of `last_seen`, and by the flow's own
+    /// timestamp and [`age`] near the boundary (as [`timed_out`] decides).
+    #[inline]
+    fn entry_due(&self, now: Now, e: LogEntry, timeout: f32, (lo, hi): (i64, i64)) -> bool {
+        if e.seen != SEEN_FAR && now.ns != SEEN_FAR {
+            // both below 2^63, so no overflow; exactly Δsec × 10⁹ + Δnsec
+            let d = now.ns - e.seen;
+            if d < lo {
+                return false;
+            }
+            if d > hi {
+                return true;
+            }
+        }
+        age(now.ts, self.flows.get(e.slot).last_seen) >= timeout
+    }
+
+    /// [`due_bounds`] of `timeout`: a registered value's, computed once (flows' timeouts are
+    /// nearly always one), or computed now.
+    #[inline]
+    fn bounds_of(&self, timeout: f32) -> (i64, i64) {
+        match self.handlers.iter().find(|h| h.timeout == timeout) {
+            Some(h) => h.bounds,
+            None => due_bounds(timeout),
+        }
+    }
+
     /// Whether a timeout pass at `now` would find nothing to expire (the common case: the
     /// flow after every sentinel is younger than that sentinel's timeout). Moves the
-    /// sentinels past stale entries, as the pass would.
+    /// sentinels past stale entries, as the pass would. Reads only the log.
     #[inline]
     pub fn nothing_due(&mut self, now: Ts) -> bool {
-        let tail = self.lru_tail.get();
+        let now = Now::new(now);
+        let tail = self.lru_tail.get() as usize;
         for hi in 0..self.handlers.len() {
             let h = self.handlers[hi];
-            // the same flow as last time, still right after the sentinel, not seen since
-            match h.memo_due(now, tail) {
-                Some(true) => return false,
-                Some(false) => continue,
-                None => {}
-            }
-            let i = self.lru_next((h.sentinel as usize).max(tail as usize));
-            let hm = &mut self.handlers[hi];
-            hm.sentinel = i as u32;
-            if let Some(&f) = self.lru.get(i) {
-                let seen = self.flows.get(f).last_seen;
-                hm.watch = i as u32;
-                hm.watch_seen = seen;
-                if h.is_due(now, seen) {
+            let i = self.lru_next((h.sentinel as usize).max(tail));
+            self.handlers[hi].sentinel = i as u32;
+            if let Some(&e) = self.lru.get(i) {
+                if self.entry_due(now, e, h.timeout, h.bounds) {
                     return false;
                 }
             }
@@ -799,41 +864,45 @@ impl FlowTable {
     /// flow whose pair is due; `expire` must write the pair and remove both flows (and not
     /// insert or move flows).
     pub fn timeout_pass(&mut self, now: Ts, mut expire: impl FnMut(&mut FlowTable, u32)) {
+        let now = Now::new(now);
         for hi in 0..self.handlers.len() {
             let h = self.handlers[hi];
-            if h.memo_due(now, self.lru_tail.get()) == Some(false) {
-                // the walk would stop at the flow it remembers, leaving the sentinel in place
-                continue;
-            }
             let mut i = (h.sentinel as usize).max(self.lru_tail.get() as usize);
             loop {
                 i = self.lru_next(i);
-                let Some(&f) = self.lru.get(i) else { break };
-                // the walk goes through old flows in log order, random in memory: fetch both
-                // lines of a flow a few entries ahead (T2's short tcpStates timeouts make every
-                // packet's flow pass under several sentinels once it goes quiet)
-                if let Some(&a) = self.lru.get(i + 6) {
-                    self.prefetch_slot(a);
-                }
-                let fl = self.flows.get(f);
-                if !h.is_due(now, fl.last_seen) {
+                let Some(&e) = self.lru.get(i) else { break };
+                if !self.entry_due(now, e, h.timeout, h.bounds) {
                     break;
                 }
-                if timed_out(now, fl.last_seen, fl.timeout) {
-                    let partner = fl.partner;
+                // The walk passes quiet flows under every shorter sentinel (T2's tcpStates
+                // registers 0.1 s and 10 s): the log's copies decide, and only flows due by
+                // their own timeout are read (cold, random in memory: fetched a few entries
+                // ahead). The pass removes those anyway.
+                if let Some(&a) = self.lru.get(i + 6) {
+                    if a.seen != SEEN_FAR && now.ns != SEEN_FAR {
+                        let (lo, _) = self.bounds_of(a.timeout);
+                        if now.ns - a.seen >= lo {
+                            self.prefetch_slot(a.slot);
+                        }
+                    }
+                }
+                // due under this handler and at most as long a timeout: due by its own
+                let own_due = e.timeout <= h.timeout
+                    || self.entry_due(now, e, e.timeout, self.bounds_of(e.timeout));
+                if own_due {
+                    let partner = self.flows.get(e.slot).partner;
                     let partner_due = partner == NIL || {
                         let p = self.flows.get(partner);
-                        timed_out(now, p.last_seen, p.timeout)
+                        timed_out(now.ts, p.last_seen, p.timeout)
                     };
                     if partner_due {
-                        expire(self, f);
+                        expire(self, e.slot);
                     }
                 }
                 i += 1;
             }
             // the sentinel now sits directly tail-side of the flow at i (or at the head)
             self.handlers[hi].sentinel = i as u32;
-            self.handlers[hi].watch = NIL;
         }
     }
 
@@ -841,7 +910,7 @@ impl FlowTable {
     pub fn oldest(&self) -> Option<u32> {
         let i = self.lru_next(self.lru_tail.get() as usize);
         self.lru_tail.set(i as u32);
-        self.lru.get(i).copied()
+        self.lru.get(i).map(|e| e.slot)
     }
 
     /// The flow just newer than `slot` (sentinels skipped).
@@ -850,7 +919,9 @@ impl FlowTable {
         if pos == NIL {
             return None;
         }
-        self.lru.get(self.lru_next(pos as usize + 1)).copied()
+        self.lru
+            .get(self.lru_next(pos as usize + 1))
+            .map(|e| e.slot)
     }
 
     // ------------------------------------------------------------ fragment index (core.md 8)
@@ -902,10 +973,9 @@ mod tests {
 
     fn add(t: &mut FlowTable, n: u32, sec: u64) -> u32 {
         let s = t.insert(key(n), sec);
-        let f = t.get_mut(s);
-        f.first_seen = Ts::new(sec, 0);
-        f.last_seen = Ts::new(sec, 0);
-        f.timeout = 182.0;
+        t.get_mut(s).first_seen = Ts::new(sec, 0);
+        t.set_last_seen(s, Ts::new(sec, 0));
+        t.set_timeout(s, 182.0);
         s
     }
 
@@ -1041,7 +1111,7 @@ mod tests {
     fn shorter_timeouts_need_their_own_handler() {
         let mut t = FlowTable::new(&[182.0, 10.0], 0);
         let a = add(&mut t, 1, 0);
-        t.get_mut(a).timeout = 10.0;
+        t.set_timeout(a, 10.0);
         add(&mut t, 2, 0);
         let mut out = Vec::new();
         t.timeout_pass(Ts::new(10, 0), |t, s| {
@@ -1163,9 +1233,12 @@ mod tests {
     }
 
     #[test]
-    fn handler_due_test_agrees_with_age() {
-        // the integer shortcut must give age()'s answer everywhere, above all near the
-        // timeout, for fractional timeouts, nanosecond deltas and times far apart
+    fn due_tests_agree_with_age() {
+        // the integer shortcuts (on timestamps, and on the LRU log's copies in nanoseconds)
+        // must give age()'s answer everywhere, above all near the timeout, for fractional
+        // timeouts, nanosecond deltas and times far apart
+        let mut t = FlowTable::new(&[182.0], 0);
+        let slot = add(&mut t, 1, 0);
         let mut x = 0x2545_f491_4f6c_dd1du64;
         let mut rnd = || {
             x ^= x << 13;
@@ -1176,14 +1249,23 @@ mod tests {
         for to in [0.0f32, 0.1, 1.0, 10.0, 120.0, 182.0, 610.0, 3600.5, 1e9] {
             let h = Handler::new(to);
             let t_ns = (to as f64 * 1e9) as i64;
-            for _ in 0..20_000 {
+            let ulp_ns = (to as f64 * 1e9 / (1u64 << 23) as f64) as i64 + 1;
+            for _ in 0..40_000 {
                 let r = rnd();
-                let last = Ts::new(r >> 34, (r % 1_000_000_000) as u32);
+                // now and then a time beyond what the log's copy holds (SEEN_FAR)
+                let sec = if r % 16 == 5 {
+                    9_000_000_000 + (r >> 40)
+                } else {
+                    r >> 34
+                };
+                let last = Ts::new(sec, (r % 1_000_000_000) as u32);
                 // idle times around the timeout (a few ns to a few ms off), anywhere, or huge
-                let d: i64 = match r % 4 {
+                let d: i64 = match r % 5 {
                     0 => t_ns + (rnd() % 2001) as i64 - 1000,
                     1 => t_ns + (rnd() % 4_000_001) as i64 - 2_000_000,
                     2 => (rnd() % 4_000_000_000_000) as i64 - 1_000_000_000_000,
+                    // within a few f32 ulps of the timeout, where age()'s rounding decides
+                    3 => t_ns + (rnd() % (8 * ulp_ns as u64 + 1)) as i64 - 4 * ulp_ns,
                     _ => (rnd() >> 2) as i64 - (1 << 61),
                 };
                 let now_ns = (last.sec as i128) * 1_000_000_000 + last.nsec as i128 + d as i128;
@@ -1194,8 +1276,10 @@ mod tests {
                     (now_ns / 1_000_000_000) as u64,
                     (now_ns % 1_000_000_000) as u32,
                 );
+                t.set_last_seen(slot, last);
+                let e = t.lru[t.get(slot).lru_pos as usize];
                 assert_eq!(
-                    h.is_due(now, last),
+                    t.entry_due(Now::new(now), e, to, h.bounds),
                     age(now, last) >= to,
                     "timeout {to}, last {last:?}, now {now:?}"
                 );
@@ -1228,7 +1312,7 @@ mod tests {
                 n += 1;
                 let s = t.insert(key(n), stamp);
                 t.set_last_seen(s, Ts::new(now, 0));
-                t.get_mut(s).timeout = timeouts[rnd(3) as usize];
+                t.set_timeout(s, timeouts[rnd(3) as usize]);
                 let rn = r.node(false);
                 r.link_head(rn);
                 node_of.insert(s, rn);
@@ -1253,12 +1337,20 @@ mod tests {
                 };
                 t.touch(s, stamp);
                 // now and then a packet with an older timestamp (captures are not sorted):
-                // the flow after a sentinel may then get older, which the handlers' memo of
-                // it must not hide
+                // the flow after a sentinel may then get older, which the log's copy of its
+                // time must follow
                 let back = if rnd(3) == 0 { rnd(30) as u64 } else { 0 };
                 t.set_last_seen(s, Ts::new(now.saturating_sub(back), 0));
+                if rnd(5) == 0 {
+                    // a plugin changes the timeout mid-flow (tcpStates), sometimes of a flow
+                    // not at the head (its partner)
+                    let o = if rnd(2) == 0 { t.get(s).partner } else { s };
+                    if o != NIL {
+                        t.set_timeout(o, timeouts[rnd(3) as usize]);
+                    }
+                }
                 if rnd(4) == 0 {
-                    // asked at every packet in the worker: keep the memo busy
+                    // asked at every packet in the worker
                     t.nothing_due(Ts::new(now, 0));
                 }
                 let rn = node_of[&s];

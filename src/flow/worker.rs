@@ -9,7 +9,6 @@ use crate::dissect::{FlowClass, FlowKey, Frag, PacketInfo, NONE};
 use crate::flow::table::{frag_key, FlowTable, KeyHash, NIL};
 use crate::flowstat::*;
 use crate::output::columns::{Column, Record, Ty};
-use crate::output::{json, txt};
 use crate::plugin::{FlowCx, Pkt, Plugin, TermCx};
 use crate::report::counters::Counters;
 use crate::textfmt;
@@ -37,10 +36,9 @@ pub struct WorkerSetup {
     pub index: usize,
     pub workers: usize,
     pub plugins: Vec<Box<dyn Plugin>>,
-    /// All flows.txt columns (core + plugins), for the sinks.
-    pub columns: Arc<Vec<Column>>,
-    pub txt: bool,
-    pub json: bool,
+    /// Whether a sink takes flow records (txtSink, jsonSink): without one, records are only
+    /// counted and their plugins' aggregates kept.
+    pub records: bool,
     pub packet_mode: bool,
     pub flow_timeout: f32,
     /// Registered timeout values in registration order (core first).
@@ -57,9 +55,7 @@ pub struct Worker {
     pub plugins: Vec<Box<dyn Plugin>>,
     pub table: FlowTable,
     pub counters: Counters,
-    columns: Arc<Vec<Column>>,
-    txt: bool,
-    json: bool,
+    records: bool,
     packet_mode: bool,
     flow_timeout: f32,
     alarm_mode: bool,
@@ -76,8 +72,8 @@ pub struct Worker {
     shared: Arc<Shared>,
     /// Flows evicted at the cap: the first eviction prints the autopilot warning.
     pub evicted: u64,
-    /// Output bytes (txt, json) of the last batch of the end-of-input flush.
-    flush_hint: (usize, usize),
+    /// Record bytes of the last batch of the end-of-input flush.
+    flush_hint: usize,
     /// Monitoring: gauges and report answers (see `crate::monitor`).
     mon: Option<crate::monitor::WorkerPort>,
 }
@@ -93,9 +89,7 @@ impl Worker {
                 hdr_min: u16::MAX,
                 ..Default::default()
             },
-            columns: s.columns,
-            txt: s.txt,
-            json: s.json,
+            records: s.records,
             packet_mode: s.packet_mode,
             flow_timeout: s.flow_timeout,
             alarm_mode: s.alarm_mode,
@@ -119,7 +113,7 @@ impl Worker {
                 .map(|l| crate::monitor::WorkerPort::new(l.clone(), s.index)),
             shared: s.shared,
             evicted: 0,
-            flush_hint: (0, 0),
+            flush_hint: 0,
         }
     }
 
@@ -322,7 +316,7 @@ impl Worker {
             let rank = self
                 .timeouts_desc
                 .iter()
-                .position(|&t| t == f.timeout)
+                .position(|&t| t == f.timeout())
                 .unwrap_or(0) as u64;
             let minor = rank << 48 | (f.lru_stamp & ((1 << 48) - 1));
             self.write_pair(
@@ -602,10 +596,10 @@ impl Worker {
         let slot = self.table.insert_hashed(&hash, *key, stamp);
         self.local_index += 1;
         {
+            self.table.set_last_seen(slot, pkt.ts);
+            self.table.set_timeout(slot, self.flow_timeout);
             let f = self.table.get_mut(slot);
             f.first_seen = pkt.ts;
-            f.last_seen = pkt.ts;
-            f.timeout = self.flow_timeout;
             f.status = match info.class {
                 FlowClass::L2 => L2_FLOW,
                 _ if info.has(L2_IPV6) => L2_IPV6,
@@ -716,7 +710,8 @@ impl Worker {
         }
     }
 
-    /// Formats one record (dir + flowInd + plugin columns) into the output batch.
+    /// Collects one record (dir + flowInd + plugin columns) into the output batch; the writer
+    /// formats it.
     fn emit(&mut self, slot: u32, dir: u8, key: OrderKey, last_of_flow: bool) {
         let alarmed = self.table.get(slot).has(FL_ALARM);
         if alarmed {
@@ -724,6 +719,7 @@ impl Worker {
         }
         self.rec.clear();
         self.rec.u8(dir);
+        // the writer renumbers flowInd in place: it must stay at byte 1 (see `writer`)
         self.rec.u64(self.table.get(slot).flow_ind);
         let cx = TermCx {
             table: &self.table,
@@ -737,27 +733,17 @@ impl Worker {
         if self.alarm_mode && !alarmed {
             return;
         }
-        if self.txt {
-            txt::write_record(&self.columns, &self.rec.buf, &mut self.out.txt);
+        if self.records {
+            self.out.records.extend_from_slice(&self.rec.buf);
         }
-        if self.json {
-            json::write_record(&self.columns, &self.rec.buf, &mut self.out.json);
-        }
-        let (txt_end, json_end) = (self.out.txt.len() as u32, self.out.json.len() as u32);
-        if self.rec.forked {
-            if self.txt {
-                txt::write_record(&self.columns, &self.rec.alt, &mut self.out.txt);
-            }
-            if self.json {
-                json::write_record(&self.columns, &self.rec.alt, &mut self.out.json);
-            }
+        let end = self.out.records.len() as u32;
+        if self.rec.forked && self.records {
+            self.out.records.extend_from_slice(&self.rec.alt);
         }
         self.out.recs.push(RecMeta {
             key,
-            txt_end,
-            json_end,
-            alt_txt_end: self.out.txt.len() as u32,
-            alt_json_end: self.out.json.len() as u32,
+            end,
+            alt_end: self.out.records.len() as u32,
             sets: self.rec.sets,
             needs: if self.rec.forked { self.rec.needs } else { 0 },
             prov_ind: self.table.get(slot).flow_ind,
@@ -775,18 +761,13 @@ impl Worker {
     fn flush_some(&mut self, max_records: usize) -> bool {
         if max_records != usize::MAX && self.out.recs.is_empty() {
             // size a fresh batch like the last one instead of growing it by doubling
-            let (t, j) = self.flush_hint;
-            self.out.txt.reserve(t);
-            self.out.json.reserve(j);
+            self.out.records.reserve(self.flush_hint);
             self.out.recs.reserve(max_records + 2);
         }
         while let Some(s) = self.table.oldest() {
             self.prefetch_flush();
             if self.out.recs.len() >= max_records {
-                self.flush_hint = (
-                    self.out.txt.len() + self.out.txt.len() / 16,
-                    self.out.json.len() + self.out.json.len() / 16,
-                );
+                self.flush_hint = self.out.records.len() + self.out.records.len() / 16;
                 return false;
             }
             let stamp = self.table.get(s).lru_stamp;

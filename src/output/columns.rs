@@ -250,7 +250,20 @@ impl<'a> RecordReader<'a> {
         self.pos = end;
         s
     }
+    #[inline]
     fn le(&mut self, n: usize) -> u64 {
+        debug_assert!(n <= 8);
+        // whole values are the rule: one 8-byte load, masked to the value's width
+        if let Some(s) = self.b.get(self.pos..self.pos + 8) {
+            self.pos += n;
+            let v = u64::from_le_bytes(s.try_into().expect("8 bytes"));
+            return if n == 8 {
+                v
+            } else {
+                v & ((1u64 << (8 * n)) - 1)
+            };
+        }
+        // near the end of the record (or a short one): byte by byte, missing bytes read as 0
         let s = self.take(n);
         let mut v = 0u64;
         for (i, &x) in s.iter().enumerate() {
@@ -258,9 +271,12 @@ impl<'a> RecordReader<'a> {
         }
         v
     }
+    #[inline]
     pub fn reps(&mut self) -> u32 {
         self.le(4) as u32
     }
+    // inlined into the sinks' loops, so the match on `t` meets the one on the value
+    #[inline(always)]
     pub fn value(&mut self, t: Ty) -> Value<'a> {
         match t {
             Ty::Dir => Value::Dir(self.le(1) as u8),
@@ -327,6 +343,22 @@ mod tests {
         assert_eq!(rd.reps(), 2);
         assert!(matches!(rd.value(Ty::Sc), Value::Str(b"eth:ipv4")));
         assert!(matches!(rd.value(Ty::IpX), Value::Ip(4, a) if a[0] == 10 && a[3] == 1));
+    }
+
+    #[test]
+    fn values_are_masked_to_their_width_and_short_records_read_as_zero() {
+        // the 8-byte fast path must not leak the following bytes into a narrower value
+        let b = [0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa];
+        let mut r = RecordReader::new(&b);
+        assert!(matches!(r.value(Ty::U8), Value::U(0x11)));
+        assert!(matches!(r.value(Ty::U16), Value::U(0x3322)));
+        assert!(matches!(r.value(Ty::I32), Value::I(x) if x == 0x7766_5544));
+        // three bytes left: the rest of the u32 reads as zero, then nothing is left
+        assert!(matches!(r.value(Ty::H32), Value::H(0xaa_9988, 8)));
+        assert!(matches!(r.value(Ty::U64), Value::U(0)));
+        let mut r = RecordReader::new(&b[..9]);
+        assert!(matches!(r.value(Ty::U64), Value::U(0x8877_6655_4433_2211)));
+        assert!(matches!(r.value(Ty::I8), Value::I(-103)));
     }
 
     #[test]

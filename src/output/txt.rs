@@ -17,6 +17,7 @@ pub fn header_line(cols: &[Column]) -> Vec<u8> {
 }
 
 /// Appends one scalar as text.
+#[inline(always)]
 pub fn write_value(v: Value, t: Ty, out: &mut Vec<u8>) {
     match v {
         Value::Dir(d) => out.push(if d == 0 { b'A' } else { b'B' }),

@@ -3,6 +3,8 @@
 //! packet lines by packet number; a record is written once every worker's watermark shows it
 //! cannot produce an earlier one, so the order does not depend on thread timing.
 
+use super::columns::Column;
+use super::{json, txt};
 use crate::dispatch::batch::OutBatch;
 use crate::dispatch::ring::Ring;
 use std::collections::{HashMap, VecDeque};
@@ -11,8 +13,9 @@ use std::io::{self, Write};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Output files (any may be absent).
+/// Output files (any may be absent) and the flow records' columns.
 pub struct Sinks {
+    pub columns: Arc<Vec<Column>>,
     pub flows_txt: Option<Box<dyn Write + Send>>,
     pub flows_json: Option<Box<dyn Write + Send>>,
     pub packets: Option<Box<dyn Write + Send>>,
@@ -90,9 +93,9 @@ fn parse_decimal(digits: &[u8]) -> Option<u64> {
     })
 }
 
-/// Appends `text` to `out`, with the provisional flowInd that starts at `skip` and ends at the
-/// next `end` byte (the second column of a line, or `"flowInd":N` in JSON) replaced by the
-/// global one; unchanged when the number is not in `map`.
+/// Appends a packet line `text` to `out`, with the provisional flowInd that starts at `skip`
+/// and ends at the next `end` byte (the second column) replaced by the global one; unchanged
+/// when the number is not in `map`.
 fn push_renumbered(out: &mut Vec<u8>, text: &[u8], skip: usize, end: u8, map: &IndMap) {
     let start = skip.min(text.len());
     let stop = text[start..]
@@ -109,18 +112,32 @@ fn push_renumbered(out: &mut Vec<u8>, text: &[u8], skip: usize, end: u8, map: &I
     }
 }
 
-/// Writes one flow record, renumbered into `scratch` (reused, so no allocation per record).
-/// One `write_all` per record: rotating sinks count records by writes.
-fn write_record_renumbered(
+/// Where a record keeps its flowInd: the direction byte, then the index as a little-endian
+/// u64 (the worker's `emit` writes them first).
+const FLOW_IND: std::ops::Range<usize> = 1..9;
+
+/// Gives a record the global flowInd of its provisional one (kept when not in `map`).
+fn renumber_record(rec: &mut [u8], map: &IndMap) {
+    let Some(b) = rec.get_mut(FLOW_IND) else {
+        return;
+    };
+    let prov = u64::from_le_bytes(b.try_into().expect("8 bytes"));
+    if let Some(&global) = map.get(&prov) {
+        b.copy_from_slice(&global.to_le_bytes());
+    }
+}
+
+/// Formats one flow record into `scratch` (reused, so no allocation per record) and writes it
+/// with one `write_all`: rotating sinks count records by writes.
+fn write_record(
     o: &mut dyn Write,
     scratch: &mut Vec<u8>,
-    text: &[u8],
-    skip: usize,
-    end: u8,
-    map: &IndMap,
+    format: fn(&[Column], &[u8], &mut Vec<u8>),
+    columns: &[Column],
+    rec: &[u8],
 ) -> io::Result<()> {
     scratch.clear();
-    push_renumbered(scratch, text, skip, end, map);
+    format(columns, rec, scratch);
     o.write_all(scratch)
 }
 
@@ -131,9 +148,11 @@ const PKT_GATHER: usize = 2 << 20;
 
 /// Runs the writer until every worker is done. `rings[w]`/`free[w]` belong to worker `w`.
 ///
-/// With several workers, flowInd is renumbered here to T2's numbering (flows in creation
-/// order): workers announce each creation with its packet number, the writer merges these in
-/// capture order and rewrites the provisional index in every packet line and record.
+/// Flow records arrive as typed values and are formatted here, once each (only the chosen
+/// rendering of a forked record). With several workers, flowInd is renumbered here to T2's
+/// numbering (flows in creation order): workers announce each creation with its packet number,
+/// the writer merges these in capture order and rewrites the provisional index in every packet
+/// line and record.
 pub fn run(
     rings: Vec<Arc<Ring<Box<OutBatch>>>>,
     free: Vec<Arc<Ring<Box<OutBatch>>>>,
@@ -158,7 +177,7 @@ pub fn run(
     let mut pkt_cur = vec![Cursor::default(); n];
     let mut new_cur = vec![Cursor::default(); n];
     let mut global = IndMap::default();
-    let mut record_scratch = Vec::new();
+    let mut scratch = Vec::new();
     let mut pkt_gather: Vec<u8> = Vec::new();
     let mut next_ind = 0u64;
     let mut stats = WriterStats::default();
@@ -271,60 +290,41 @@ pub fn run(
                 break;
             }
             let Cursor { batch: bi, pos: ri } = rec_cur[w];
-            let b = &lanes[w].batches[bi];
-            let txt_start = if ri == 0 {
+            let b = &mut lanes[w].batches[bi];
+            let start = if ri == 0 {
                 0
             } else {
-                b.recs[ri - 1].alt_txt_end as usize
-            };
-            let json_start = if ri == 0 {
-                0
-            } else {
-                b.recs[ri - 1].alt_json_end as usize
+                b.recs[ri - 1].alt_end as usize
             };
             let r = b.recs[ri];
-            // records whose text depends on the flows written before them (in global order)
+            // records whose values depend on the flows written before them (in global order)
             order_bits |= r.sets;
-            let (txt, json) = if r.needs != 0 && order_bits & r.needs != 0 {
-                (
-                    r.txt_end as usize..r.alt_txt_end as usize,
-                    r.json_end as usize..r.alt_json_end as usize,
-                )
+            let range = if r.needs != 0 && order_bits & r.needs != 0 {
+                r.end as usize..r.alt_end as usize
             } else {
-                (
-                    txt_start..r.txt_end as usize,
-                    json_start..r.json_end as usize,
-                )
+                start..r.end as usize
             };
+            let rec = &mut b.records[range];
+            if renumber {
+                renumber_record(rec, &global);
+            }
             if let Some(o) = sinks.flows_txt.as_mut() {
-                if renumber {
-                    // "A\t<flowInd>\t..."
-                    write_record_renumbered(
-                        o.as_mut(),
-                        &mut record_scratch,
-                        &b.txt[txt],
-                        2,
-                        b'\t',
-                        &global,
-                    )?;
-                } else {
-                    o.write_all(&b.txt[txt])?;
-                }
+                write_record(
+                    o.as_mut(),
+                    &mut scratch,
+                    txt::write_record,
+                    &sinks.columns,
+                    rec,
+                )?;
             }
             if let Some(o) = sinks.flows_json.as_mut() {
-                if renumber {
-                    // {"dir":"A","flowInd":<n>,...
-                    write_record_renumbered(
-                        o.as_mut(),
-                        &mut record_scratch,
-                        &b.json[json],
-                        21,
-                        b',',
-                        &global,
-                    )?;
-                } else {
-                    o.write_all(&b.json[json])?;
-                }
+                write_record(
+                    o.as_mut(),
+                    &mut scratch,
+                    json::write_record,
+                    &sinks.columns,
+                    rec,
+                )?;
             }
             if renumber && r.last_of_flow {
                 global.remove(&r.prov_ind);
@@ -439,11 +439,6 @@ mod tests {
         out.clear();
         push_renumbered(&mut out, b"A\t20001", 2, b'\t', &map);
         assert_eq!(out, b"A\t10000");
-        // JSON: {"dir":"A","flowInd":<n>,...
-        let json = b"{\"dir\":\"A\",\"flowInd\":7,\"x\":1}\n";
-        out.clear();
-        push_renumbered(&mut out, json, 21, b',', &map);
-        assert_eq!(out, b"{\"dir\":\"A\",\"flowInd\":3,\"x\":1}\n");
         // a skip beyond the text keeps it
         out.clear();
         push_renumbered(&mut out, b"A", 5, b'\t', &map);
@@ -451,7 +446,8 @@ mod tests {
     }
 
     #[test]
-    fn a_record_is_one_write() {
+    fn a_record_is_renumbered_in_place_and_written_once() {
+        use crate::output::columns::{Record, Ty};
         struct Writes(Vec<Vec<u8>>);
         impl Write for Writes {
             fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
@@ -462,12 +458,41 @@ mod tests {
                 Ok(())
             }
         }
+        let cols = [
+            Column::new("dir", &[Ty::Dir], ""),
+            Column::new("flowInd", &[Ty::U64], ""),
+            Column::new("x", &[Ty::U8], ""),
+        ];
         let mut map = IndMap::default();
         map.insert(5, 2);
+        let record = |dir: u8, ind: u64| {
+            let mut r = Record::default();
+            r.u8(dir);
+            r.u64(ind);
+            r.u8(7);
+            r.buf
+        };
         let mut sink = Writes(Vec::new());
         let mut scratch = b"stale".to_vec();
-        write_record_renumbered(&mut sink, &mut scratch, b"B\t5\tz\n", 2, b'\t', &map).unwrap();
-        write_record_renumbered(&mut sink, &mut scratch, b"A\t9\tz\n", 2, b'\t', &map).unwrap();
-        assert_eq!(sink.0, vec![b"B\t2\tz\n".to_vec(), b"A\t9\tz\n".to_vec()]);
+        for mut rec in [record(1, 5), record(0, 9)] {
+            renumber_record(&mut rec, &map);
+            write_record(&mut sink, &mut scratch, txt::write_record, &cols, &rec).unwrap();
+        }
+        write_record(
+            &mut sink,
+            &mut scratch,
+            json::write_record,
+            &cols,
+            &record(0, 3),
+        )
+        .unwrap();
+        assert_eq!(sink.0[0], b"B\t2\t7\n");
+        assert_eq!(sink.0[1], b"A\t9\t7\n");
+        assert_eq!(sink.0[2], b"{\"dir\":\"A\",\"flowInd\":3,\"x\":7}\n");
+        assert_eq!(sink.0.len(), 3);
+        // too short to hold an index: left alone
+        let mut short = vec![0u8, 5];
+        renumber_record(&mut short, &map);
+        assert_eq!(short, [0, 5]);
     }
 }

@@ -61,13 +61,13 @@ impl FlowCx<'_> {
     /// Changes the flow's timeout. The value must be one the plugin registered with
     /// [`Plugin::timeouts`], otherwise the flow is only looked at by the longer handlers.
     pub fn set_timeout(&mut self, seconds: f32) {
-        self.flow_mut().timeout = seconds;
+        self.table.set_timeout(self.slot, seconds);
     }
     /// Sets the timeout of the opposite flow, if there is one (a plugin aborting a connection
     /// must shorten both directions: a pair leaves only when both are due).
     pub fn set_partner_timeout(&mut self, seconds: f32) {
         if let Some(p) = self.partner() {
-            self.table.get_mut(p).timeout = seconds;
+            self.table.set_timeout(p, seconds);
         }
     }
     /// Marks the flow (and its partner) to be written and removed after this packet

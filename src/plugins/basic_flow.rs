@@ -107,8 +107,8 @@ impl BasicFlow {
     fn packet_columns_text(&mut self, cx: &mut FlowCx, pkt: &Pkt) {
         let slot = cx.slot;
         let f = cx.table.get(slot);
-        let (status, last, first, partner) = (f.status, f.last_seen, f.first_seen, f.partner());
-        let partner_last = partner.map(|p| cx.table.get(p).last_seen);
+        let (status, last, first, partner) = (f.status, f.last_seen(), f.first_seen, f.partner());
+        let partner_last = partner.map(|p| cx.table.get(p).last_seen());
         let flow_key = f.key;
         let prev = self.flows.get(slot).last_pkt;
         let Some(out) = cx.pkt_line.as_deref_mut() else {
@@ -323,8 +323,9 @@ impl Plugin for BasicFlow {
         let st = self.flows.get(cx.slot);
         rec.u64(f.status);
         rec.ts(f.first_seen.sec as u32 as u64, f.first_seen.nsec);
-        rec.ts(f.last_seen.sec as u32 as u64, f.last_seen.nsec);
-        let d = f.last_seen.t2_duration(f.first_seen);
+        let last = f.last_seen();
+        rec.ts(last.sec as u32 as u64, last.nsec);
+        let d = last.t2_duration(f.first_seen);
         rec.ts(d.sec, d.nsec);
         rec.u8(st.n_desc);
         rec.reps(st.n_desc as u32);

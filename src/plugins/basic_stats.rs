@@ -76,7 +76,7 @@ impl BasicStats {
     }
 
     fn update(&mut self, cx: &mut FlowCx, pkt: &Pkt) {
-        let ls = cx.flow().last_seen;
+        let ls = cx.flow().last_seen();
         let st = self.flows.get_mut(cx.slot);
         let l = pkt.info.stat_len;
         st.pkts += 1;
@@ -187,7 +187,7 @@ impl Plugin for BasicStats {
     }
 
     fn on_new_flow(&mut self, cx: &mut FlowCx, pkt: &Pkt) {
-        let last = cx.flow().last_seen;
+        let last = cx.flow().last_seen();
         let st = self.flows.reset(cx.slot);
         st.min_sz = u16::MAX;
         st.avg_sz = pkt.info.stat_len as f32;
@@ -231,7 +231,7 @@ impl Plugin for BasicStats {
         rec.f32(st.max_iat);
         rec.f32(st.avg_iat);
         rec.f32(st.var_iat.sqrt());
-        let (dur, nonzero) = flow_duration(f.first_seen, f.last_seen);
+        let (dur, nonzero) = flow_duration(f.first_seen, f.last_seen());
         let (pktps, bytps) = if nonzero {
             (st.pkts as f32 / dur, st.bytes as f32 / dur)
         } else {

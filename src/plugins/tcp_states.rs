@@ -302,7 +302,7 @@ impl TcpStates {
         if let (Some(p), Some(o)) = (partner, op) {
             *self.flows.get_mut(p) = o.st;
             if let Some(t) = o.timeout {
-                cx.table.get_mut(p).timeout = t;
+                cx.table.set_timeout(p, t);
             }
         }
         me.st.anom
@@ -415,7 +415,6 @@ mod tests {
     use crate::dissect::Dissector;
     use crate::flow::worker::{Worker, WorkerSetup};
     use crate::time::Ts;
-    use std::sync::Arc;
 
     const A: ([u8; 4], u16) = ([10, 0, 0, 1], 40000);
     const B: ([u8; 4], u16) = ([10, 0, 0, 2], 80);
@@ -475,15 +474,10 @@ mod tests {
             let p = TcpStates::new();
             let mut timeouts = vec![182.0f32];
             timeouts.extend(p.timeouts());
-            let mut columns = Worker::core_columns();
-            columns.extend(p.columns());
             let w = Worker::new(WorkerSetup {
                 index: 0,
                 workers: 1,
                 plugins: vec![Box::new(p)],
-                columns: Arc::new(columns),
-                txt: false,
-                json: false,
                 packet_mode: false,
                 flow_timeout: 182.0,
                 timeouts,
@@ -549,7 +543,7 @@ mod tests {
         }
 
         fn timeout(&self, ab: bool) -> f32 {
-            self.w.table.get(self.slot(ab).unwrap()).timeout
+            self.w.table.get(self.slot(ab).unwrap()).timeout()
         }
 
         fn flow_ind(&self, ab: bool) -> u64 {

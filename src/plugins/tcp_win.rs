@@ -338,7 +338,7 @@ impl TcpWin {
             out.push(b'\t');
             tf::push_u64(out, st.th_cnt as u64);
             out.push(b'\t');
-            tf::push_f6(out, cx.table.get(slot).timeout as f64);
+            tf::push_f6(out, cx.table.get(slot).timeout() as f64);
             out.push(b'\t');
         }
     }
@@ -524,7 +524,6 @@ mod tests {
     use crate::flow::worker::{Worker, WorkerSetup};
     use crate::flowstat::{FL_ALARM, RMFLOW};
     use crate::time::Ts;
-    use std::sync::Arc;
 
     const A: ([u8; 4], u16, u8) = ([10, 0, 0, 1], 40000, 128);
     const B: ([u8; 4], u16, u8) = ([10, 0, 0, 2], 80, 52);
@@ -565,13 +564,10 @@ mod tests {
             let p = TcpWin::with_opts(o);
             let mut timeouts = vec![182.0f32];
             timeouts.extend(p.timeouts());
-            let mut columns = Worker::core_columns();
-            columns.extend(p.columns());
             let w = Worker::new(WorkerSetup {
                 index: 0,
                 workers: 1,
                 plugins: vec![Box::new(p)],
-                columns: Arc::new(columns),
                 flow_timeout: 182.0,
                 timeouts,
                 ..Default::default()
@@ -621,7 +617,7 @@ mod tests {
         }
 
         fn timeout(&self, ab: bool) -> f32 {
-            self.w.table.get(self.slot(ab).unwrap()).timeout
+            self.w.table.get(self.slot(ab).unwrap()).timeout()
         }
 
         fn flow_ind(&self, ab: bool) -> u64 {
@@ -913,7 +909,7 @@ mod tests {
         r.send(1.3, u.clone());
         let info = Dissector::new().dissect(&u, u.len() as u32, 1);
         let slot = r.w.table.lookup(&info.key).unwrap();
-        assert_eq!(r.w.table.get(slot).timeout, 182.0);
+        assert_eq!(r.w.table.get(slot).timeout(), 182.0);
         assert_eq!(r.plugin().flow_state(slot).state, STATE_NEW);
     }
 
@@ -975,7 +971,7 @@ mod tests {
             pkt_no: 1,
         };
         let slot = table.insert(info.key, 1);
-        table.get_mut(slot).timeout = timeout_before.unwrap_or(182.0);
+        table.set_timeout(slot, timeout_before.unwrap_or(182.0));
         let mut line = Vec::new();
         let mut cx = FlowCx {
             table: &mut table,

@@ -181,7 +181,7 @@ impl TcpFlags {
         let slot = cx.slot;
         let partner = cx.partner();
         let f = cx.flow();
-        let ls = f.last_seen;
+        let ls = f.last_seen();
         let l2 = f.has(L2_FLOW) || pkt.info.class != FlowClass::Ip;
         if self.o.flgcnt {
             self.counts.reset(slot);
@@ -235,11 +235,11 @@ impl TcpFlags {
         let o = self.o;
         let slot = cx.slot;
         let partner = cx.partner();
-        let ls = cx.flow().last_seen;
+        let ls = cx.flow().last_seen();
         let (o_ls, o_pending) = match partner {
             Some(p) => {
                 let of = cx.table.get(p);
-                (of.last_seen, of.has(IPV4_FRAG_PENDING))
+                (of.last_seen(), of.has(IPV4_FRAG_PENDING))
             }
             None => (ls, false),
         };

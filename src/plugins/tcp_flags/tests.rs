@@ -311,9 +311,9 @@ impl H {
             None => {
                 let s = self.t.insert(info.key, self.no);
                 {
+                    self.t.set_last_seen(s, t);
                     let f = self.t.get_mut(s);
                     f.first_seen = t;
-                    f.last_seen = t;
                     f.status = if info.ip_ver == 6 { L2_IPV6 } else { L2_IPV4 };
                 }
                 match self.t.lookup(&info.key.reversed()) {
@@ -344,9 +344,9 @@ impl H {
             }
         };
         {
+            self.t.set_last_seen(slot, t);
             let f = self.t.get_mut(slot);
             f.status |= info.status;
-            f.last_seen = t;
         }
         let mut line = Vec::new();
         let mut cx = FlowCx {
