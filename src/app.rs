@@ -162,6 +162,45 @@ pub fn worker_cpus(cli: &Cli) -> Result<Vec<Option<core_affinity::CoreId>>, Stri
     }
 }
 
+/// The CPUs left for the threads that are not workers (reader, writer, monitor, control):
+/// every CPU this process may use that no pinned worker runs on, or `None` when there is none
+/// (or a worker is unpinned), in which case they float as before.
+pub fn housekeeping_cpus(cpus: &[Option<core_affinity::CoreId>]) -> Option<Vec<usize>> {
+    let pinned: Option<Vec<usize>> = cpus.iter().map(|c| c.map(|c| c.id)).collect();
+    let pinned = pinned?;
+    let rest: Vec<usize> = core_affinity::get_core_ids()?
+        .into_iter()
+        .map(|c| c.id)
+        .filter(|id| !pinned.contains(id))
+        .collect();
+    (!rest.is_empty()).then_some(rest)
+}
+
+/// Keeps the calling thread, and the threads it starts from now on (they inherit its mask),
+/// off the workers' CPUs: with `-c 0` on a two-CPU sensor the worker, the critical path, was
+/// otherwise preempted by the reader and the writer ~1800 times per second of replay. Workers
+/// pin themselves to their own CPU when they start. Returns the note for the `Workers:` line.
+pub fn keep_off_worker_cpus(cpus: &[Option<core_affinity::CoreId>]) -> String {
+    match keep_off(cpus) {
+        Some(rest) => {
+            let ids: Vec<String> = rest.iter().map(|c| c.to_string()).collect();
+            format!(" (other threads on CPUs {})", ids.join(","))
+        }
+        None => String::new(),
+    }
+}
+
+fn keep_off(cpus: &[Option<core_affinity::CoreId>]) -> Option<Vec<usize>> {
+    use nix::sched::{sched_setaffinity, CpuSet};
+    let rest = housekeeping_cpus(cpus)?;
+    let mut set = CpuSet::new();
+    for &c in &rest {
+        set.set(c).ok()?;
+    }
+    sched_setaffinity(nix::unistd::Pid::from_raw(0), &set).ok()?;
+    Some(rest)
+}
+
 pub fn plugin_version_lines(sel: &Selection) -> Vec<String> {
     sel.all
         .iter()
@@ -433,7 +472,10 @@ pub fn run(cli: Cli) -> Result<i32, String> {
         reader.snaplen(),
         report::h(reader.snaplen() as u64, "")
     ));
-    log.line(&format!("Workers: {nworkers}"));
+    log.line(&format!(
+        "Workers: {nworkers}{}",
+        keep_off_worker_cpus(&cpus)
+    ));
     log.flush();
 
     // ---- plugins, columns, output files, flow-table cap

@@ -717,7 +717,10 @@ pub fn run(cli: Cli, sel: Selection, cfg: Config) -> Result<i32, String> {
     for l in &input_lines[1..] {
         log.line(l);
     }
-    log.line(&format!("Workers: {nworkers}"));
+    log.line(&format!(
+        "Workers: {nworkers}{}",
+        app::keep_off_worker_cpus(&cpus)
+    ));
 
     // ---- plugins, columns, output files, flow-table cap (as replay)
     let app::RunOutputs {

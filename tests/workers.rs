@@ -92,3 +92,68 @@ fn core_count() -> usize {
         .map(|n| n.get())
         .unwrap_or(1)
 }
+
+/// CPUs a thread may run on, from /proc/PID/task/TID/status ("0-1", "1", ...).
+fn allowed_cpus(pid: u32, comm: &str) -> Option<String> {
+    for t in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let dir = t.ok()?.path();
+        let name = std::fs::read_to_string(dir.join("comm")).ok()?;
+        if name.trim() != comm {
+            continue;
+        }
+        let status = std::fs::read_to_string(dir.join("status")).ok()?;
+        return status
+            .lines()
+            .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+            .map(|v| v.trim().to_string());
+    }
+    None
+}
+
+#[test]
+fn other_threads_stay_off_the_worker_cpu() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    if core_count() < 2 {
+        eprintln!("skipped: this machine has one CPU, there is no CPU left for the other threads");
+        return;
+    }
+    let out = tmpdir("affinity");
+    // reading standard input keeps the process (and its threads) alive until we close it
+    let mut child = Command::new(bin())
+        .args(["-r", "-", "-w", out.join("x").to_str().unwrap(), "-c", "0"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let pcap = std::fs::read(ndpi("1kxun.pcap")).unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    // the header and a few records: the run is then set up, threads started
+    stdin.write_all(&pcap[..4096]).unwrap();
+    let mut seen = (None, None);
+    for _ in 0..200 {
+        seen = (allowed_cpus(pid, "worker-0"), allowed_cpus(pid, "writer"));
+        if seen.0.is_some() && seen.1.is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    drop(stdin);
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (worker, writer) = seen;
+    assert_eq!(
+        worker.as_deref(),
+        Some("0"),
+        "the worker is pinned to CPU 0"
+    );
+    let writer = writer.expect("writer thread seen");
+    assert!(
+        writer.split([',', '-']).all(|c| c != "0") && !writer.starts_with("0"),
+        "the writer may not run on the worker's CPU 0: {writer}"
+    );
+    let log = String::from_utf8_lossy(&o.stdout);
+    assert!(log.contains("Workers: 1 (other threads on CPUs "), "{log}");
+}

@@ -865,6 +865,15 @@ impl FlowTable {
     /// insert or move flows).
     pub fn timeout_pass(&mut self, now: Ts, mut expire: impl FnMut(&mut FlowTable, u32)) {
         let now = Now::new(now);
+        // the bounds of the last timeout looked up: the flows walked nearly all share one or
+        // two timeout values
+        let mut memo = (f32::NAN, (0i64, 0i64));
+        let mut bounds = |t: &FlowTable, timeout: f32| {
+            if timeout != memo.0 {
+                memo = (timeout, t.bounds_of(timeout));
+            }
+            memo.1
+        };
         for hi in 0..self.handlers.len() {
             let h = self.handlers[hi];
             let mut i = (h.sentinel as usize).max(self.lru_tail.get() as usize);
@@ -880,7 +889,7 @@ impl FlowTable {
                 // ahead). The pass removes those anyway.
                 if let Some(&a) = self.lru.get(i + 6) {
                     if a.seen != SEEN_FAR && now.ns != SEEN_FAR {
-                        let (lo, _) = self.bounds_of(a.timeout);
+                        let (lo, _) = bounds(self, a.timeout);
                         if now.ns - a.seen >= lo {
                             self.prefetch_slot(a.slot);
                         }
@@ -888,7 +897,7 @@ impl FlowTable {
                 }
                 // due under this handler and at most as long a timeout: due by its own
                 let own_due = e.timeout <= h.timeout
-                    || self.entry_due(now, e, e.timeout, self.bounds_of(e.timeout));
+                    || self.entry_due(now, e, e.timeout, bounds(self, e.timeout));
                 if own_due {
                     let partner = self.flows.get(e.slot).partner;
                     let partner_due = partner == NIL || {

@@ -36,6 +36,24 @@ pub struct BasicFlow {
     strings: Vec<Vec<u8>>,
 }
 
+/// Whether two header descriptions ("eth:ipv4:tcp", 10–40 bytes) are equal: compared inline
+/// eight bytes at a time. Every packet compares its description with its flow's, and the
+/// library call for such short strings showed at 2% of a worker's time.
+#[inline]
+fn same_desc(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let (mut x, mut y) = (a.chunks_exact(8), b.chunks_exact(8));
+    for (p, q) in (&mut x).zip(&mut y) {
+        let word = |c: &[u8]| u64::from_ne_bytes(c.try_into().expect("8 bytes"));
+        if word(p) != word(q) {
+            return false;
+        }
+    }
+    x.remainder().iter().zip(y.remainder()).all(|(p, q)| p == q)
+}
+
 impl BasicFlow {
     pub fn new() -> BasicFlow {
         BasicFlow::default()
@@ -60,7 +78,7 @@ impl BasicFlow {
         } else {
             let mut found = false;
             for i in 0..st.n_desc as usize {
-                if self.strings[st.descs[i] as usize] == pkt.hdr_desc {
+                if same_desc(&self.strings[st.descs[i] as usize], pkt.hdr_desc) {
                     self.flows.get_mut(slot).desc_cnt[i] = pkt.info.num_hdrs;
                     found = true;
                     break;
@@ -366,5 +384,27 @@ impl Plugin for BasicFlow {
 
     fn as_any(&self) -> &dyn Any {
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_desc;
+
+    #[test]
+    fn descriptions_compare_by_length_words_and_tail() {
+        assert!(same_desc(b"", b""));
+        assert!(same_desc(b"eth:ipv4:tcp", b"eth:ipv4:tcp"));
+        assert!(same_desc(b"eth:ipv4", b"eth:ipv4"));
+        assert!(!same_desc(b"eth:ipv4:tcp", b"eth:ipv4:udp"), "tail differs");
+        assert!(
+            !same_desc(b"eth:ipv6:tcp", b"eth:ipv4:tcp"),
+            "first word differs"
+        );
+        assert!(!same_desc(b"eth:ipv4", b"eth:ipv4:tcp"), "prefix");
+        assert!(!same_desc(
+            b"eth:vlan:ipv4:udp:gtp:ipv4:tcp",
+            b"eth:vlan:ipv4:udp:gtp:ipv4:udp"
+        ));
     }
 }
