@@ -764,6 +764,8 @@ impl Worker {
     /// [`Worker::flush_all`] in steps: writes flows until the output batch holds at least
     /// `max_records` records; returns whether the table is empty.
     fn flush_some(&mut self, max_records: usize) -> bool {
+        // every flow leaves now: the index need not follow
+        self.table.drain();
         if max_records != usize::MAX && self.out.recs.is_empty() {
             // size a fresh batch like the last one instead of growing it by doubling
             self.out.records.reserve(self.flush_hint);
@@ -794,8 +796,7 @@ impl Worker {
     }
 
     /// Prefetch hints while the flows are written from the oldest end (their LRU order is
-    /// random in memory): 16 flows ahead the flow, 8 ahead its index entries, plugin state
-    /// and partner.
+    /// random in memory): 16 flows ahead the flow, 8 ahead its plugin state and partner.
     #[inline]
     fn prefetch_flush(&self) {
         let t = &self.table;
@@ -803,7 +804,6 @@ impl Worker {
             t.prefetch_slot(a);
         }
         if let Some(b) = t.lru_ahead(8) {
-            t.prefetch_index_of(b);
             let p = if b < t.slots() as u32 {
                 t.get(b).partner
             } else {
