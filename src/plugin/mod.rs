@@ -137,6 +137,11 @@ pub trait Plugin: Send {
     /// ([`SlotVec::prefetch`]). Must not change any state; the default does nothing.
     fn prefetch(&self, _slot: u32) {}
 
+    /// A hint that a packet of the opposite direction of the flow in `slot` comes soon: a
+    /// plugin that reads the opposite's state at each packet may prefetch the part it reads.
+    /// Must not change any state; the default does nothing.
+    fn prefetch_opposite(&self, _slot: u32) {}
+
     /// How many bytes from the start of a packet's captured data the layer callbacks read
     /// (beyond the headers, e.g. a checksum over the payload). The worker prefetches that
     /// much of each packet a few packets ahead: the data comes from the reader's core and is
