@@ -80,21 +80,11 @@ pub struct Worker {
     flush_hint: (usize, usize),
     /// Monitoring: gauges and report answers (see `crate::monitor`).
     mon: Option<crate::monitor::WorkerPort>,
-    /// Bytes of each packet to prefetch ahead (the plugins' largest
-    /// [`Plugin::packet_prefetch_bytes`]).
-    pkt_prefetch: usize,
 }
 
 impl Worker {
     pub fn new(s: WorkerSetup) -> Worker {
-        let pkt_prefetch = s
-            .plugins
-            .iter()
-            .map(|p| p.packet_prefetch_bytes())
-            .max()
-            .unwrap_or(0);
         Worker {
-            pkt_prefetch,
             index: s.index,
             workers: s.workers.max(1),
             plugins: s.plugins,
@@ -205,8 +195,7 @@ impl Worker {
     /// gives the slot, whose flow lines and plugin state are prefetched; `PARTNER_AHEAD`
     /// packets ahead the (by then cached) flow gives its opposite direction, whose lines (and
     /// the plugin state read through it) are prefetched too (plugins read the opposite's
-    /// times at every packet). With the flow's lines, the packet's own data is prefetched as
-    /// far as a plugin reads it. The hints never change results: each packet is still looked
+    /// times at every packet). The hints never change results: each packet is still looked
     /// up when its turn comes.
     pub fn process_batch(&mut self, batch: &PacketBatch) {
         const INDEX_AHEAD: usize = 12;
@@ -240,12 +229,9 @@ impl Worker {
             if let Some(a) = pkts.get(i + INDEX_AHEAD) {
                 hashes[(i + INDEX_AHEAD) % RING] = stage1(&self.table, a);
             }
-            if let Some(a) = pkts.get(i + FLOW_AHEAD) {
+            if i + FLOW_AHEAD < n {
                 slots[(i + FLOW_AHEAD) % RING] =
                     self.prefetch_flow(hashes[(i + FLOW_AHEAD) % RING]);
-                if self.pkt_prefetch > 0 {
-                    prefetch_bytes(batch.data(a), self.pkt_prefetch);
-                }
             }
             if i + PARTNER_AHEAD < n {
                 if let Some(s) = slots[(i + PARTNER_AHEAD) % RING] {
@@ -869,17 +855,4 @@ const FLUSH_CHUNK: usize = 1024;
 /// written (its partner may still be looked at).
 fn detach(t: &mut FlowTable, s: u32) {
     t.detach(s);
-}
-
-/// Prefetch hint for the cache lines of the first `n` bytes of `d` (the pointers are only
-/// handed to the prefetch instruction, never dereferenced).
-#[inline]
-fn prefetch_bytes(d: &[u8], n: usize) {
-    let p = d.as_ptr();
-    let end = p as usize + d.len().min(n);
-    let mut line = p.wrapping_sub(p as usize & 63);
-    while (line as usize) < end {
-        crate::flow::table::prefetch_ptr(line);
-        line = line.wrapping_add(64);
-    }
 }

@@ -142,14 +142,6 @@ pub trait Plugin: Send {
     /// Must not change any state; the default does nothing.
     fn prefetch_opposite(&self, _slot: u32) {}
 
-    /// How many bytes from the start of a packet's captured data the layer callbacks read
-    /// (beyond the headers, e.g. a checksum over the payload). The worker prefetches that
-    /// much of each packet a few packets ahead: the data comes from the reader's core and is
-    /// not in this one's caches yet. Asked once, when the worker is created; the default is 0.
-    fn packet_prefetch_bytes(&self) -> usize {
-        0
-    }
-
     /// A flow was created for `pkt` (called before the packet's layer callbacks).
     fn on_new_flow(&mut self, _cx: &mut FlowCx, _pkt: &Pkt) {}
 

@@ -272,10 +272,6 @@ struct State {
     ja4: [u8; JA4T_MAX],
 }
 
-/// Bytes of each packet prefetched for the L4 checksum: a full Ethernet frame, while longer
-/// (offloaded, jumbo) packets would push more prefetches than the core can keep in flight.
-const PKT_PREFETCH_MAX: usize = 1536;
-
 /// Slots per chunk of [`Slots`] (4096 × 264 bytes ≈ 1 MiB for [`State`]).
 const SLOT_CHUNK_BITS: u32 = 12;
 const SLOT_CHUNK: usize = 1 << SLOT_CHUNK_BITS;
@@ -732,15 +728,6 @@ impl Plugin for TcpFlags {
         self.flows.prefetch(slot, std::mem::size_of::<State>());
         if self.o.flgcnt {
             self.counts.prefetch(slot, std::mem::size_of::<[u16; 16]>());
-        }
-    }
-
-    /// The L4 checksum (IPCHECKSUM=2) sums the whole packet, first read here by the worker.
-    fn packet_prefetch_bytes(&self) -> usize {
-        if self.o.ipchecksum > 1 {
-            PKT_PREFETCH_MAX
-        } else {
-            0
         }
     }
 

@@ -194,8 +194,9 @@ pub(super) fn pseudo_hdr_acc(
 /// iteration, the words widened into four 32-bit lanes, x86-64 SSE2), which is already
 /// cheaper per byte than an 8-byte two-lane SWAR loop (`x & 0x0000ffff0000ffff` plus
 /// `(x >> 16) & 0x0000ffff0000ffff` in a u64): written that way it was compiled to scalar
-/// partial loads. What the payload sum costs is mostly waiting for the packet's lines, which
-/// the worker now prefetches ([`Plugin::packet_prefetch_bytes`]).
+/// partial loads. What the payload sum costs is mostly waiting for the packet's lines (they
+/// come from the reader's core); prefetching them in the worker's pipeline only moved that
+/// wait into the prefetch instructions, so it is not done.
 #[inline]
 pub(super) fn word_sum(s: &[u8]) -> u32 {
     let mut words = s.chunks_exact(2);
