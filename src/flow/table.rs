@@ -610,15 +610,17 @@ impl FlowTable {
 
     /// Prefetch hint, third stage: both cache lines of the opposite direction of the flow in
     /// `slot` (whose first line should be cached by now). `slot` is only a guess: it may be a
-    /// free slot or one reused since.
+    /// free slot or one reused since. Returns the opposite's slot (as guessed).
     #[inline]
-    pub fn prefetch_partner(&self, slot: u32) {
+    pub fn prefetch_partner(&self, slot: u32) -> Option<u32> {
         if slot < self.flows.len {
             let p = self.flows.get(slot).partner;
             if p != NIL {
                 self.prefetch_slot(p);
+                return Some(p);
             }
         }
+        None
     }
 
     /// Prefetch hint: both cache lines of the flow in `slot`.

@@ -192,9 +192,10 @@ impl Worker {
     /// batch goes through a software pipeline: `INDEX_AHEAD` packets ahead the key is hashed
     /// and its index line prefetched; `FLOW_AHEAD` packets ahead the (by then cached) index
     /// gives the slot, whose flow lines and plugin state are prefetched; `PARTNER_AHEAD`
-    /// packets ahead the (by then cached) flow gives its opposite direction, whose lines are
-    /// prefetched too (plugins read the opposite's times at every packet). The hints never
-    /// change results: each packet is still looked up when its turn comes.
+    /// packets ahead the (by then cached) flow gives its opposite direction, whose lines (and
+    /// the plugin state read through it) are prefetched too (plugins read the opposite's
+    /// times at every packet). The hints never change results: each packet is still looked
+    /// up when its turn comes.
     pub fn process_batch(&mut self, batch: &PacketBatch) {
         const INDEX_AHEAD: usize = 12;
         const FLOW_AHEAD: usize = 6;
@@ -233,7 +234,11 @@ impl Worker {
             }
             if i + PARTNER_AHEAD < n {
                 if let Some(s) = slots[(i + PARTNER_AHEAD) % RING] {
-                    self.table.prefetch_partner(s);
+                    if let Some(p) = self.table.prefetch_partner(s) {
+                        for pl in &self.plugins {
+                            pl.prefetch_opposite(p);
+                        }
+                    }
                 }
             }
             while let Some(&&(no, ts)) = clock.peek() {

@@ -137,6 +137,11 @@ pub trait Plugin: Send {
     /// ([`SlotVec::prefetch`]). Must not change any state; the default does nothing.
     fn prefetch(&self, _slot: u32) {}
 
+    /// A hint that a packet of the opposite direction of the flow in `slot` comes soon: a
+    /// plugin that reads the opposite's state at each packet may prefetch the part it reads.
+    /// Must not change any state; the default does nothing.
+    fn prefetch_opposite(&self, _slot: u32) {}
+
     /// A flow was created for `pkt` (called before the packet's layer callbacks).
     fn on_new_flow(&mut self, _cx: &mut FlowCx, _pkt: &Pkt) {}
 

@@ -743,13 +743,13 @@ impl Plugin for TcpFlags {
         cx.pkt_line = line;
     }
 
+    /// The RTT and SEQ/ACK analysis read and write the opposite's first 64 bytes at each
+    /// packet (asked for a few packets ahead: at the packet itself, the line still missed).
+    fn prefetch_opposite(&self, slot: u32) {
+        self.flows.prefetch(slot, 64);
+    }
+
     fn on_layer4(&mut self, cx: &mut FlowCx, pkt: &Pkt) {
-        // The opposite's state is first needed deep into the packet (RTT estimation, after
-        // the checksum loop); asking for its first 64 bytes (the fields the opposite's packets
-        // use) now overlaps that miss with the work before it.
-        if let Some(p) = cx.partner() {
-            self.flows.prefetch(p, 64);
-        }
         self.layer4(cx, pkt);
     }
 

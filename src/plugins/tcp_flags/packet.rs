@@ -94,17 +94,27 @@ fn ip_view(pkt: &Pkt) -> Ip {
             dopt,
         }
     } else {
-        let fw = be16_at(d, l3 + 6);
+        // the fields used, up to the TTL: one bounds check for all of them (bytes past the
+        // capture read as 0, as the single-field readers do)
+        let mut h = [0u8; 9];
+        match d.get(l3..l3 + 9) {
+            Some(s) => h.copy_from_slice(s),
+            None => h
+                .iter_mut()
+                .enumerate()
+                .for_each(|(i, b)| *b = u8_at(d, l3 + i)),
+        }
+        let fw = u16::from_be_bytes([h[6], h[7]]);
         Ip {
             is6: false,
             l3,
             l4,
-            hdr_len: (u8_at(d, l3) & 0x0f) as u16 * 4,
-            tos: u8_at(d, l3 + 1),
-            ttl: u8_at(d, l3 + 8),
-            id: be16_at(d, l3 + 4),
+            hdr_len: (h[0] & 0x0f) as u16 * 4,
+            tos: h[1],
+            ttl: h[8],
+            id: u16::from_be_bytes([h[4], h[5]]),
             frag_word: fw,
-            frag_raw: le16_at(d, l3 + 6) & 0xff3f,
+            frag_raw: fw.swap_bytes() & 0xff3f,
             more: fw & 0x2000 != 0,
             hh: None,
             dopt: None,
@@ -115,34 +125,89 @@ fn ip_view(pkt: &Pkt) -> Ip {
 /// The reference's ones-complement accumulator over little-endian 16-bit words (spec §6.2):
 /// `start`, minus the word at index `skip` (if non-zero; it may lie beyond `len`), plus the
 /// `len` bytes at `base`, folded to 16 bits. u32 arithmetic wraps.
+///
+/// Kept out of line: it is called for the L4 segment only (the IPv4 header and the pseudo
+/// header have their own short forms below), and inlining the vector loop would only grow
+/// `layer4`.
+#[inline(never)]
 pub(super) fn acc16(d: &[u8], base: usize, start: u32, len: u16, skip: u16) -> u16 {
-    let mut a = start as u64;
+    let mut a = start;
     if skip > 0 {
-        a = (a as u32).wrapping_sub(le16_at(d, base + 2 * skip as usize) as u32) as u64;
+        a = a.wrapping_sub(le16_at(d, base + 2 * skip as usize) as u32);
     }
-    let n = len as usize;
-    let words = n / 2;
-    match d.get(base..base.saturating_add(n)) {
-        Some(s) => {
-            for w in s.chunks_exact(2) {
-                a += u16::from_le_bytes([w[0], w[1]]) as u64;
-            }
-        }
-        None => {
-            for k in 0..words {
-                a += le16_at(d, base + 2 * k) as u64;
-            }
-        }
-    }
-    if n & 1 == 1 {
-        a += u8_at(d, base + n - 1) as u64;
-    }
+    // Bytes past the capture read as 0, so the sum over `len` bytes is the zero-padded sum
+    // over the captured part of them (a lone last byte is the low byte of its word either way).
+    let s = d.get(base..).unwrap_or(&[]);
+    let s = &s[..s.len().min(len as usize)];
     // the sum of wrapping u32 additions is the sum modulo 2^32
-    let mut a = a as u32;
-    while a >> 16 != 0 {
-        a = (a & 0xffff) + (a >> 16);
+    fold(a.wrapping_add(word_sum(s)))
+}
+
+/// The end of [`acc16`]: the carries folded back until 16 bits remain. Two rounds always
+/// suffice for a u32 (the first leaves at most 0xffff + 0xffff, the second at most 0xffff),
+/// and a round on a value below 2^16 changes nothing, so this is the reference's
+/// fold-while-above-16-bits loop without the branches.
+#[inline]
+pub(super) fn fold(a: u32) -> u16 {
+    let a = (a & 0xffff) + (a >> 16);
+    ((a & 0xffff) + (a >> 16)) as u16
+}
+
+/// `acc16(d, l3, 0, hdr_len, 5)`: the IPv4 header without its checksum word. A captured
+/// 20-byte header (almost every packet) is summed with the length known, so without the loop
+/// set-up and the skipped word's read: 0 - w5 + (w0 + … + w9) wraps back to the sum of the
+/// other nine words, which is what is summed here.
+pub(super) fn ip4_hdr_acc(d: &[u8], l3: usize, hdr_len: u16) -> u16 {
+    match d.get(l3..l3.wrapping_add(20)) {
+        Some(h) if hdr_len == 20 => fold(word_sum(&h[..10]) + word_sum(&h[12..])),
+        _ => acc16(d, l3, 0, hdr_len, 5),
     }
-    a as u16
+}
+
+/// `acc16` over the L4 pseudo header, starting from `start` (the L4 segment's sum), without
+/// building the header: IPv4 {src, dst, 0, proto, len as big-endian u16} (12 bytes), IPv6
+/// {src, dst, len as big-endian u32, 0, 0, 0, proto} (40 bytes). As little-endian words both
+/// are the addresses' words plus `proto << 8` plus the swapped length (the other words are 0).
+/// Addresses not entirely captured count as all zeros (as in the header built before).
+pub(super) fn pseudo_hdr_acc(
+    d: &[u8],
+    l3: usize,
+    is6: bool,
+    proto: u8,
+    len: u16,
+    start: u16,
+) -> u16 {
+    let addrs = if is6 {
+        d.get(l3 + 8..l3 + 40)
+    } else {
+        d.get(l3 + 12..l3 + 20)
+    };
+    // at most 16 + 1 + 3 words of 0xffff: no wrap
+    fold(start as u32 + addrs.map_or(0, word_sum) + ((proto as u32) << 8) + len.swap_bytes() as u32)
+}
+
+/// The sum modulo 2^32 of the little-endian 16-bit words of `s`; an odd last byte counts as a
+/// word with a zero high byte.
+///
+/// Modulo 2^32 is all [`acc16`] needs, so the words are added in wrapping u32 arithmetic in
+/// any order. Written word by word on purpose: the compiler vectorises this loop (16 bytes per
+/// iteration, the words widened into four 32-bit lanes, x86-64 SSE2), which is already
+/// cheaper per byte than an 8-byte two-lane SWAR loop (`x & 0x0000ffff0000ffff` plus
+/// `(x >> 16) & 0x0000ffff0000ffff` in a u64): written that way it was compiled to scalar
+/// partial loads. What the payload sum costs is mostly waiting for the packet's lines (they
+/// come from the reader's core); prefetching them in the worker's pipeline only moved that
+/// wait into the prefetch instructions, so it is not done.
+#[inline]
+pub(super) fn word_sum(s: &[u8]) -> u32 {
+    let mut words = s.chunks_exact(2);
+    let mut sum = 0u32;
+    for w in &mut words {
+        sum = sum.wrapping_add(u16::from_le_bytes([w[0], w[1]]) as u32);
+    }
+    if let [b] = words.remainder() {
+        sum = sum.wrapping_add(*b as u32);
+    }
+    sum
 }
 
 #[inline]
@@ -232,7 +297,7 @@ impl TcpFlags {
     }
 
     pub(super) fn layer4(&mut self, cx: &mut FlowCx, pkt: &Pkt) {
-        let o = self.o;
+        let o = &self.o;
         let slot = cx.slot;
         let partner = cx.partner();
         let ls = cx.flow().last_seen();
@@ -345,7 +410,7 @@ impl TcpFlags {
             if snap_l3 < l3hd as u32 {
                 ipf |= IPF_SNP_HLEN_WRN | IPF_L3CHK_SUMERR;
             } else if o.ipchecksum > 0 {
-                ip_cal_ck = (!acc16(d, ip.l3, 0, l3hd, 5)).swap_bytes();
+                ip_cal_ck = (!ip4_hdr_acc(d, ip.l3, l3hd)).swap_bytes();
                 if ip_cal_ck != ip_hdr_ck {
                     ipf |= IPF_L3CHK_SUMERR;
                 }
@@ -426,19 +491,7 @@ impl TcpFlags {
                     } else {
                         st.frag_l4_total as u16
                     };
-                    let mut ph = [0u8; 40];
-                    let n = if ip.is6 {
-                        ph[..32].copy_from_slice(d.get(ip.l3 + 8..ip.l3 + 40).unwrap_or(&[0; 32]));
-                        ph[32..36].copy_from_slice(&(len as u32).to_be_bytes());
-                        ph[39] = proto;
-                        40
-                    } else {
-                        ph[..8].copy_from_slice(d.get(ip.l3 + 12..ip.l3 + 20).unwrap_or(&[0; 8]));
-                        ph[9] = proto;
-                        ph[10..12].copy_from_slice(&len.to_be_bytes());
-                        12
-                    };
-                    st.l4_acc = acc16(&ph, 0, st.l4_acc as u32, n, 0);
+                    st.l4_acc = pseudo_hdr_acc(d, ip.l3, ip.is6, proto, len, st.l4_acc);
                 }
                 l4_hdr_ck = st.l4_ck_hdr;
                 // a computed 0x0000 is printed as 0xffff

@@ -2,7 +2,7 @@
 //! real flow table (A/B pairing as the worker does it), then through the plugin; the flows.txt
 //! values come out through the txt sink's record writer, the packet-mode fields from the line.
 
-use super::packet::acc16;
+use super::packet::{acc16, fold, ip4_hdr_acc, pseudo_hdr_acc, word_sum};
 use super::*;
 use crate::dissect::{Dissector, FlowClass};
 use crate::flow::table::FlowTable;
@@ -1478,4 +1478,211 @@ fn acc16_matches_rfc1071_and_subtracts_the_skipped_word() {
     // skipped word beyond the summed length is still subtracted (u32 wrap, then folded)
     // 0 - 2 + 1 = 0xffffffff, folded: 0xffff
     assert_eq!(acc16(&[1, 0, 0, 0, 2, 0], 0, 0, 2, 2), 0xffff);
+}
+
+// ------------------------------------------------------------------------ checksum helpers
+
+/// The accumulator as first written (and as the reference does it): word by word into a
+/// u64, reads past the end as 0, the total taken modulo 2^32 and folded while above 16 bits.
+fn acc16_simple(d: &[u8], base: usize, start: u32, len: u16, skip: u16) -> u16 {
+    let byte = |i: usize| d.get(i).copied().unwrap_or(0) as u64;
+    let mut a = start as u64;
+    if skip > 0 {
+        let at = base + 2 * skip as usize;
+        a = (a as u32).wrapping_sub((byte(at) | byte(at + 1) << 8) as u32) as u64;
+    }
+    let n = len as usize;
+    for k in 0..n / 2 {
+        a += byte(base + 2 * k) | byte(base + 2 * k + 1) << 8;
+    }
+    if n & 1 == 1 {
+        a += byte(base + n - 1);
+    }
+    let mut a = a as u32;
+    while a >> 16 != 0 {
+        a = (a & 0xffff) + (a >> 16);
+    }
+    a as u16
+}
+
+/// xorshift64*: a small deterministic generator for the property tests.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    fn bytes(&mut self, n: usize) -> Vec<u8> {
+        (0..n).map(|_| self.next() as u8).collect()
+    }
+}
+
+#[test]
+fn word_sum_adds_little_endian_words_and_a_lone_last_byte() {
+    assert_eq!(word_sum(&[]), 0);
+    assert_eq!(word_sum(&[0x12]), 0x12);
+    assert_eq!(word_sum(&[0x12, 0x34]), 0x3412);
+    assert_eq!(word_sum(&[0x12, 0x34, 0x56]), 0x3412 + 0x56);
+    // 15, 16 and 17 bytes: around the 16-byte steps of the vectorised loop
+    let d: Vec<u8> = (1..=17).collect();
+    for n in [15, 16, 17] {
+        let mut want = 0u32;
+        for i in (0..n).step_by(2) {
+            let hi = if i + 1 < n { d[i + 1] } else { 0 };
+            want += u16::from_le_bytes([d[i], hi]) as u32;
+        }
+        assert_eq!(word_sum(&d[..n]), want, "{n} bytes");
+    }
+    // all ones: the exact total, far above 16 bits (no carries lost between words)
+    assert_eq!(word_sum(&[0xff; 65535]), 32767 * 0xffff + 0xff);
+    assert_eq!(word_sum(&[0xff; 4097]), 2048 * 0xffff + 0xff);
+}
+
+#[test]
+fn fold_equals_the_fold_while_above_16_bits_loop() {
+    let slow = |mut a: u32| {
+        while a >> 16 != 0 {
+            a = (a & 0xffff) + (a >> 16);
+        }
+        a as u16
+    };
+    let mut r = Rng(0x9e37_79b9_7f4a_7c15);
+    let edges = [
+        0,
+        1,
+        0xffff,
+        0x1_0000,
+        0x1_fffe,
+        0x1_ffff,
+        0xffff_0000,
+        0xfffe_ffff,
+    ];
+    for a in edges.into_iter().chain([u32::MAX, u32::MAX - 1]) {
+        assert_eq!(fold(a), slow(a), "{a:#x}");
+    }
+    for _ in 0..100_000 {
+        let a = r.next() as u32;
+        assert_eq!(fold(a), slow(a), "{a:#x}");
+    }
+}
+
+#[test]
+fn acc16_handles_odd_lengths_skips_and_reads_past_the_end() {
+    let d = [0xff, 0xff, 0x01, 0x00, 0x02];
+    // 0xffff + 0x0001 = 0x10000 -> 0x0001; the odd byte adds 2
+    assert_eq!(acc16(&d, 0, 0, 5, 0), 0x0003);
+    // skipping word 1 leaves 0xffff + 2
+    assert_eq!(acc16(&d, 0, 0, 5, 1), 0x0002);
+    // 2 bytes past the end read as 0; the skip word beyond them too
+    assert_eq!(acc16(&d, 2, 0, 5, 7), 0x0003);
+    assert_eq!(acc16(&d, 9, 0x1234, 8, 1), 0x1234);
+    // start values above 16 bits wrap in u32 with the skipped word
+    assert_eq!(
+        acc16(&[0, 0, 5, 0], 0, 3, 4, 1),
+        acc16_simple(&[0, 0, 5, 0], 0, 3, 4, 1)
+    );
+}
+
+#[test]
+fn acc16_matches_the_word_by_word_accumulator() {
+    let mut r = Rng(0x0123_4567_89ab_cdef);
+    for case in 0..20_000 {
+        let size = if case % 100 == 0 {
+            r.below(70_000) as usize
+        } else {
+            r.below(200) as usize
+        };
+        // mostly 0xff bytes in some cases: many 16-bit overflows
+        let mut d = r.bytes(size);
+        if case % 3 == 0 {
+            d.iter_mut().for_each(|b| *b |= 0xf0);
+        }
+        let base = r.below(size as u64 + 8) as usize;
+        let len = if case % 100 == 0 {
+            r.below(65_536) as u16
+        } else {
+            r.below(size as u64 + 16) as u16
+        };
+        let skip = if r.below(2) == 0 {
+            0
+        } else {
+            r.below(len as u64 / 2 + 4) as u16
+        };
+        let start = match r.below(3) {
+            0 => 0,
+            1 => r.below(0x1_0000) as u32,
+            _ => r.next() as u32,
+        };
+        assert_eq!(
+            acc16(&d, base, start, len, skip),
+            acc16_simple(&d, base, start, len, skip),
+            "size {size} base {base} start {start:#x} len {len} skip {skip}"
+        );
+    }
+}
+
+#[test]
+fn ip4_header_sum_matches_acc16_with_the_checksum_word_skipped() {
+    let mut r = Rng(42);
+    for case in 0..20_000 {
+        let size = r.below(90) as usize;
+        let mut d = r.bytes(size);
+        if case % 2 == 0 {
+            d.iter_mut().for_each(|b| *b |= 0xc0);
+        }
+        let l3 = r.below(size as u64 + 4) as usize;
+        let hl = if r.below(4) == 0 {
+            4 * r.below(16) as u16
+        } else {
+            20
+        };
+        assert_eq!(
+            ip4_hdr_acc(&d, l3, hl),
+            acc16_simple(&d, l3, 0, hl, 5),
+            "size {size} l3 {l3} hl {hl}"
+        );
+    }
+}
+
+#[test]
+fn pseudo_header_sum_matches_the_built_pseudo_header() {
+    let mut r = Rng(7);
+    for case in 0..20_000 {
+        let is6 = r.below(2) == 0;
+        let size = r.below(if is6 { 60 } else { 30 }) as usize;
+        let mut d = r.bytes(size);
+        if case % 2 == 0 {
+            d.iter_mut().for_each(|b| *b |= 0xe0);
+        }
+        let l3 = r.below(8) as usize;
+        let proto = r.next() as u8;
+        let len = r.next() as u16;
+        let start = r.next() as u16;
+        // the pseudo header as it used to be built, summed by the plain accumulator
+        let mut ph = [0u8; 40];
+        let n = if is6 {
+            ph[..32].copy_from_slice(d.get(l3 + 8..l3 + 40).unwrap_or(&[0; 32]));
+            ph[32..36].copy_from_slice(&(len as u32).to_be_bytes());
+            ph[39] = proto;
+            40
+        } else {
+            ph[..8].copy_from_slice(d.get(l3 + 12..l3 + 20).unwrap_or(&[0; 8]));
+            ph[9] = proto;
+            ph[10..12].copy_from_slice(&len.to_be_bytes());
+            12
+        };
+        assert_eq!(
+            pseudo_hdr_acc(&d, l3, is6, proto, len, start),
+            acc16_simple(&ph, 0, start as u32, n, 0),
+            "v6 {is6} size {size} l3 {l3}"
+        );
+    }
 }
