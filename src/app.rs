@@ -268,6 +268,8 @@ pub struct RunOutputs {
     /// The opened output files (headers written): flows.txt, flows.json, packets.txt, and
     /// every flows.txt column (the core's, then each plugin's) for the writer to format with.
     pub sinks: writer::Sinks,
+    /// A plugin reads [`crate::dissect::PacketInfo::l4_word_sum`].
+    pub l4_word_sums: bool,
 }
 
 /// Collects the columns and timeouts of the selected plugins and opens the output files:
@@ -300,6 +302,7 @@ pub fn open_outputs(
         .map(|p| (p.name(), p.monitoring_columns()))
         .filter(|(_, c)| !c.is_empty())
         .collect();
+    let l4_word_sums = proto_plugins.iter().any(|p| p.wants_l4_word_sum());
     drop(proto_plugins);
     let columns = Arc::new(columns);
 
@@ -333,6 +336,7 @@ pub fn open_outputs(
         sinks.packets = Some(w);
     }
     Ok(RunOutputs {
+        l4_word_sums,
         timeouts,
         mon_cols,
         sinks,
@@ -483,6 +487,7 @@ pub fn run(cli: Cli) -> Result<i32, String> {
         timeouts,
         mon_cols,
         sinks,
+        l4_word_sums,
     } = open_outputs(&cli, &sel, &cfg, &outputs, &prefix, flows_stdout)?;
     let (cap_total, capacity, capacity_ref) = table_cap(&cli, &cfg, nworkers);
     let (capacity, budget) = crate::batch::flow_cap(
@@ -590,6 +595,9 @@ pub fn run(cli: Cli) -> Result<i32, String> {
         cfg.u64("BATCH_PACKETS") as usize,
         cfg.u64("TICK_PACKETS"),
     );
+    // the reader sums each packet's L4 bytes while they are in its cache (the workers' copy
+    // of them comes from this core)
+    disp.ingest.l4_word_sums = l4_word_sums;
     for l in &disp.lanes {
         l.to_worker.register_producer();
         l.free.register_consumer();

@@ -727,6 +727,8 @@ pub fn run(cli: Cli, sel: Selection, cfg: Config) -> Result<i32, String> {
         timeouts,
         mon_cols,
         sinks,
+        // a live worker reads its own packets: the plugin sums the payload it has in cache
+        l4_word_sums: _,
     } = app::open_outputs(&cli, &sel, &cfg, &outputs, &prefix, flows_stdout)?;
     let (cap_total, capacity, capacity_ref) = app::table_cap(&cli, &cfg, nworkers);
     let (capacity, budget) = crate::batch::live_flow_cap(

@@ -24,6 +24,8 @@ use std::sync::Arc;
 pub struct Ingest {
     pub dissector: Dissector,
     pub counters: Counters,
+    /// Fill [`PacketInfo::l4_word_sum`] (a plugin wants it).
+    pub l4_word_sums: bool,
 }
 
 impl Ingest {
@@ -46,7 +48,12 @@ impl Ingest {
             return (PacketInfo::default(), &[]);
         }
         c.processed_bytes += data.len() as u64;
-        let info = self.dissector.dissect(data, wire_len, linktype);
+        let mut info = self.dissector.dissect(data, wire_len, linktype);
+        if self.l4_word_sums && info.l4 != crate::dissect::NONE {
+            info.l4_word_sum = data
+                .get(info.l4 as usize..)
+                .map(crate::wire::checksum::word_sum);
+        }
         let c = &mut self.counters;
         let st = info.status;
         if info.llc {

@@ -178,6 +178,11 @@ pub struct PacketInfo {
     /// IPv6 fragment headers met in the walk (T2 counts them here and again in the flow stage).
     pub v6_frag_walk: u16,
     pub bytes_on_wire: u64,
+    /// The word sum ([`crate::wire::checksum::word_sum`]) of the bytes from `l4` to the end of
+    /// the capture, when a plugin asked for it ([`crate::plugin::Plugin::wants_l4_word_sum`]):
+    /// computed where the packet is read, while its bytes are in that core's cache, like a
+    /// NIC's CHECKSUM_COMPLETE; the plugin's checksum then needs no pass over the payload.
+    pub l4_word_sum: Option<u32>,
 }
 
 impl PacketInfo {

@@ -860,6 +860,9 @@ impl FlowTable {
             let h = self.handlers[hi];
             let i = self.lru_next((h.sentinel as usize).max(tail));
             self.handlers[hi].sentinel = i as u32;
+            // the next walk of this handler starts here and goes on into the following
+            // entries: have their line (the log's old part, not cached) when it comes
+            prefetch_ptr(self.lru.as_ptr().wrapping_add(i + 4) as *const u8);
             if let Some(&e) = self.lru.get(i) {
                 if self.entry_due(now, e, h.timeout, h.bounds) {
                     return false;
@@ -896,6 +899,8 @@ impl FlowTable {
                 // registers 0.1 s and 10 s): the log's copies decide, and only flows due by
                 // their own timeout are read (cold, random in memory: fetched a few entries
                 // ahead). The pass removes those anyway.
+                // the log two lines ahead (four entries a line)
+                prefetch_ptr(self.lru.as_ptr().wrapping_add(i + 8) as *const u8);
                 if let Some(&a) = self.lru.get(i + 6) {
                     if a.seen != SEEN_FAR && now.ns != SEEN_FAR {
                         let (lo, _) = bounds(self, a.timeout);

@@ -132,6 +132,12 @@ pub trait Plugin: Send {
         Vec::new()
     }
 
+    /// Whether the plugin reads [`crate::dissect::PacketInfo::l4_word_sum`] (an L4 checksum
+    /// over the payload): the packet's reader then computes it. The default is no.
+    fn wants_l4_word_sum(&self) -> bool {
+        false
+    }
+
     /// A hint that a packet of the flow in `slot` (or a new flow that would get that slot)
     /// comes soon: a plugin with large per-flow state may prefetch it
     /// ([`SlotVec::prefetch`]). Must not change any state; the default does nothing.

@@ -489,6 +489,11 @@ impl Plugin for TcpFlags {
         "tcpFlags"
     }
 
+    fn wants_l4_word_sum(&self) -> bool {
+        // the L4 checksum is computed at IPCHECKSUM=2
+        self.o.ipchecksum > 1
+    }
+
     fn columns(&self) -> Vec<Column> {
         let o = &self.o;
         let mut c = vec![

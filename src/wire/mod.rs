@@ -6,6 +6,7 @@
 //! The dissector also needs T2's lenient reads (fields read past the captured bytes, which T2
 //! takes from whatever is in its buffer): [`be16_at`] and friends return 0 there.
 
+pub mod checksum;
 pub mod ethernet;
 pub mod ipv4;
 pub mod ipv6;

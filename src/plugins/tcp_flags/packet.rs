@@ -5,6 +5,8 @@
 use super::*;
 use crate::dissect::{FlowClass, NONE};
 use crate::flowstat::{IPV4_FRAG_PENDING, L2_FLOW, TIMEJUMP};
+use crate::wire::checksum::range_sum_from_tail;
+pub(super) use crate::wire::checksum::{fold, word_sum};
 use crate::wire::{be16_at, be32_at, le16_at, u8_at};
 
 /// The IP-level view of a packet as the plugin reads it.
@@ -131,6 +133,8 @@ fn ip_view(pkt: &Pkt) -> Ip {
 /// `layer4`.
 #[inline(never)]
 pub(super) fn acc16(d: &[u8], base: usize, start: u32, len: u16, skip: u16) -> u16 {
+    // (what the payload sum costs in a worker is mostly waiting for the packet's lines, which
+    // come from the reader's core: see `acc16_given` for the reader's precomputed sum)
     let mut a = start;
     if skip > 0 {
         a = a.wrapping_sub(le16_at(d, base + 2 * skip as usize) as u32);
@@ -143,14 +147,15 @@ pub(super) fn acc16(d: &[u8], base: usize, start: u32, len: u16, skip: u16) -> u
     fold(a.wrapping_add(word_sum(s)))
 }
 
-/// The end of [`acc16`]: the carries folded back until 16 bits remain. Two rounds always
-/// suffice for a u32 (the first leaves at most 0xffff + 0xffff, the second at most 0xffff),
-/// and a round on a value below 2^16 changes nothing, so this is the reference's
-/// fold-while-above-16-bits loop without the branches.
-#[inline]
-pub(super) fn fold(a: u32) -> u16 {
-    let a = (a & 0xffff) + (a >> 16);
-    ((a & 0xffff) + (a >> 16)) as u16
+/// `acc16(d, base, 0, len, skip)` from `all`, the word sum of `d[base..]` the reader computed
+/// while the packet was in its cache ([`crate::dissect::PacketInfo::l4_word_sum`]): the worker
+/// then reads only the skipped word and any bytes after the range, not the payload.
+pub(super) fn acc16_given(d: &[u8], base: usize, all: u32, len: u16, skip: u16) -> u16 {
+    let mut a = range_sum_from_tail(d, base, all, len as usize);
+    if skip > 0 {
+        a = a.wrapping_sub(le16_at(d, base + 2 * skip as usize) as u32);
+    }
+    fold(a)
 }
 
 /// `acc16(d, l3, 0, hdr_len, 5)`: the IPv4 header without its checksum word. A captured
@@ -184,30 +189,6 @@ pub(super) fn pseudo_hdr_acc(
     };
     // at most 16 + 1 + 3 words of 0xffff: no wrap
     fold(start as u32 + addrs.map_or(0, word_sum) + ((proto as u32) << 8) + len.swap_bytes() as u32)
-}
-
-/// The sum modulo 2^32 of the little-endian 16-bit words of `s`; an odd last byte counts as a
-/// word with a zero high byte.
-///
-/// Modulo 2^32 is all [`acc16`] needs, so the words are added in wrapping u32 arithmetic in
-/// any order. Written word by word on purpose: the compiler vectorises this loop (16 bytes per
-/// iteration, the words widened into four 32-bit lanes, x86-64 SSE2), which is already
-/// cheaper per byte than an 8-byte two-lane SWAR loop (`x & 0x0000ffff0000ffff` plus
-/// `(x >> 16) & 0x0000ffff0000ffff` in a u64): written that way it was compiled to scalar
-/// partial loads. What the payload sum costs is mostly waiting for the packet's lines (they
-/// come from the reader's core); prefetching them in the worker's pipeline only moved that
-/// wait into the prefetch instructions, so it is not done.
-#[inline]
-pub(super) fn word_sum(s: &[u8]) -> u32 {
-    let mut words = s.chunks_exact(2);
-    let mut sum = 0u32;
-    for w in &mut words {
-        sum = sum.wrapping_add(u16::from_le_bytes([w[0], w[1]]) as u32);
-    }
-    if let [b] = words.remainder() {
-        sum = sum.wrapping_add(*b as u32);
-    }
-    sum
 }
 
 #[inline]
@@ -469,7 +450,10 @@ impl TcpFlags {
                         // quirk: the accumulator is not recomputed; the stale one is reused
                         ipf |= IPF_SNP_HLEN_WRN | IPF_L4CHK_SUMERR;
                     } else if pos != 0 && o.ipchecksum > 1 {
-                        st.l4_acc = acc16(d, ip.l4, 0, chk_len, pos);
+                        st.l4_acc = match pkt.info.l4_word_sum {
+                            Some(all) => acc16_given(d, ip.l4, all, chk_len, pos),
+                            None => acc16(d, ip.l4, 0, chk_len, pos),
+                        };
                     }
                 }
                 None => {
