@@ -160,7 +160,7 @@ fn worker() -> Worker {
         index: 0,
         workers: 1,
         plugins,
-        records: true,
+        txt: true,
         packet_mode: false,
         flow_timeout: 182.0,
         timeouts: vec![182.0],

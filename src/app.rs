@@ -364,14 +364,14 @@ pub fn table_cap(cli: &Cli, cfg: &Config, workers: usize) -> (u64, usize, u64) {
     (cap_total, per_worker, reference)
 }
 
-/// The configuration of worker `index` of `workers` (`timeouts`: from
+/// The configuration of worker `index` of `workers` (`columns`, `timeouts`: from
 /// [`open_outputs`]; `capacity`: its flow cap, 0 for none).
 pub fn worker_setup(
     cli: &Cli,
     sel: &Selection,
     cfg: &Config,
     (index, workers): (usize, usize),
-    timeouts: &[f32],
+    (columns, timeouts): (&Arc<Vec<Column>>, &[f32]),
     capacity: usize,
     shared: &Arc<Shared>,
 ) -> WorkerSetup {
@@ -379,7 +379,9 @@ pub fn worker_setup(
         index,
         workers,
         plugins: make_plugins(sel, cfg),
-        records: sel.txt || sel.json,
+        txt: sel.txt,
+        json: sel.json,
+        columns: columns.clone(),
         packet_mode: cli.packet_mode,
         flow_timeout: cfg.f64("FLOW_TIMEOUT") as f32,
         timeouts: timeouts.to_vec(),
@@ -569,7 +571,7 @@ pub fn run(cli: Cli) -> Result<i32, String> {
             &sel,
             &cfg,
             (i, nworkers),
-            &timeouts,
+            (&sinks.columns, &timeouts),
             capacity,
             &shared,
         );

@@ -819,7 +819,7 @@ pub fn run(cli: Cli, sel: Selection, cfg: Config) -> Result<i32, String> {
             &sel,
             &cfg,
             (i, nworkers),
-            &timeouts,
+            (&sinks.columns, &timeouts),
             capacity,
             &shared,
         );

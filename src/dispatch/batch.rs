@@ -80,11 +80,19 @@ pub struct OrderKey {
 /// alternative values right after the primary ones, up to `alt_end`; otherwise
 /// `alt_end == end`. The writer turns the values into text: formatting is about a fifth of a
 /// worker's time, and the writer's thread has room for it.
+///
+/// Except at the end of the input with several workers: the reader is done, the workers flush
+/// their tables at once, and one writer formatting for all of them would leave the other CPUs
+/// idle. Those records arrive as text (`text`): each rendering is its flows.txt line followed
+/// by its flows.json line, which end at `split` (primary) or `alt_split` (alternative).
 #[derive(Clone, Copy, Debug)]
 pub struct RecMeta {
     pub key: OrderKey,
     pub end: u32,
     pub alt_end: u32,
+    pub text: bool,
+    pub split: u32,
+    pub alt_split: u32,
     /// Order-dependent bits this record sets, and the bits that select the alternative.
     pub sets: u64,
     pub needs: u64,

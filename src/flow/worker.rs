@@ -9,6 +9,7 @@ use crate::dissect::{FlowClass, FlowKey, Frag, PacketInfo, NONE};
 use crate::flow::table::{frag_key, FlowTable, KeyHash, NIL};
 use crate::flowstat::*;
 use crate::output::columns::{Column, Record, Ty};
+use crate::output::{json, txt};
 use crate::plugin::{FlowCx, Pkt, Plugin, TermCx};
 use crate::report::counters::Counters;
 use crate::textfmt;
@@ -36,9 +37,11 @@ pub struct WorkerSetup {
     pub index: usize,
     pub workers: usize,
     pub plugins: Vec<Box<dyn Plugin>>,
-    /// Whether a sink takes flow records (txtSink, jsonSink): without one, records are only
-    /// counted and their plugins' aggregates kept.
-    pub records: bool,
+    /// The sinks that take flow records (without one, records are only counted and their
+    /// plugins' aggregates kept) and all flows.txt columns, to format the end-of-input flush.
+    pub txt: bool,
+    pub json: bool,
+    pub columns: Arc<Vec<Column>>,
     pub packet_mode: bool,
     pub flow_timeout: f32,
     /// Registered timeout values in registration order (core first).
@@ -56,6 +59,12 @@ pub struct Worker {
     pub table: FlowTable,
     pub counters: Counters,
     records: bool,
+    txt: bool,
+    json: bool,
+    columns: Arc<Vec<Column>>,
+    /// Format records here rather than in the writer (see [`RecMeta`]): set for the
+    /// end-of-input flush when there are several workers.
+    format_here: bool,
     packet_mode: bool,
     flow_timeout: f32,
     alarm_mode: bool,
@@ -89,7 +98,11 @@ impl Worker {
                 hdr_min: u16::MAX,
                 ..Default::default()
             },
-            records: s.records,
+            records: s.txt || s.json,
+            txt: s.txt,
+            json: s.json,
+            columns: s.columns,
+            format_here: false,
             packet_mode: s.packet_mode,
             flow_timeout: s.flow_timeout,
             alarm_mode: s.alarm_mode,
@@ -743,22 +756,44 @@ impl Worker {
         if self.alarm_mode && !alarmed {
             return;
         }
-        if self.records {
+        let (mut split, mut alt_split) = (0, 0);
+        if self.format_here {
+            split = self.put_text(false);
+        } else if self.records {
             self.out.records.extend_from_slice(&self.rec.buf);
         }
         let end = self.out.records.len() as u32;
-        if self.rec.forked && self.records {
+        if self.rec.forked && self.format_here {
+            alt_split = self.put_text(true);
+        } else if self.rec.forked && self.records {
             self.out.records.extend_from_slice(&self.rec.alt);
         }
         self.out.recs.push(RecMeta {
             key,
             end,
             alt_end: self.out.records.len() as u32,
+            text: self.format_here,
+            split,
+            alt_split,
             sets: self.rec.sets,
             needs: if self.rec.forked { self.rec.needs } else { 0 },
             prov_ind: self.table.get(slot).flow_ind,
             last_of_flow,
         });
+    }
+
+    /// Appends the current record (its alternative rendering if `alt`) as its flows.txt line
+    /// and then its flows.json line; returns where the first ends.
+    fn put_text(&mut self, alt: bool) -> u32 {
+        let rec = if alt { &self.rec.alt } else { &self.rec.buf };
+        if self.txt {
+            txt::write_record(&self.columns, rec, &mut self.out.records);
+        }
+        let split = self.out.records.len() as u32;
+        if self.json {
+            json::write_record(&self.columns, rec, &mut self.out.records);
+        }
+        split
     }
 
     /// End of input: writes every flow from the oldest LRU end (core.md 9.4 step 3).
@@ -771,6 +806,8 @@ impl Worker {
     fn flush_some(&mut self, max_records: usize) -> bool {
         // every flow leaves now: the index need not follow
         self.table.drain();
+        // and the reader is done: with several workers flushing at once, each formats its own
+        self.format_here = self.workers > 1 && self.records;
         if max_records != usize::MAX && self.out.recs.is_empty() {
             // size a fresh batch like the last one instead of growing it by doubling
             self.out.records.reserve(self.flush_hint);

@@ -93,9 +93,9 @@ fn parse_decimal(digits: &[u8]) -> Option<u64> {
     })
 }
 
-/// Appends a packet line `text` to `out`, with the provisional flowInd that starts at `skip`
-/// and ends at the next `end` byte (the second column) replaced by the global one; unchanged
-/// when the number is not in `map`.
+/// Appends `text` to `out`, with the provisional flowInd that starts at `skip` and ends at the
+/// next `end` byte (the second column of a line, or `"flowInd":N` in JSON) replaced by the
+/// global one; unchanged when the number is not in `map`.
 fn push_renumbered(out: &mut Vec<u8>, text: &[u8], skip: usize, end: u8, map: &IndMap) {
     let start = skip.min(text.len());
     let stop = text[start..]
@@ -138,6 +138,26 @@ fn write_record(
 ) -> io::Result<()> {
     scratch.clear();
     format(columns, rec, scratch);
+    o.write_all(scratch)
+}
+
+/// Writes one record formatted by its worker, with its provisional flowInd (starting at
+/// `skip`, ending at the next `end` byte) replaced by the global one when `renumber`. One
+/// `write_all` per record, as [`write_record`].
+fn write_text_renumbered(
+    o: &mut dyn Write,
+    scratch: &mut Vec<u8>,
+    text: &[u8],
+    skip: usize,
+    end: u8,
+    renumber: bool,
+    map: &IndMap,
+) -> io::Result<()> {
+    if !renumber {
+        return o.write_all(text);
+    }
+    scratch.clear();
+    push_renumbered(scratch, text, skip, end, map);
     o.write_all(scratch)
 }
 
@@ -299,32 +319,62 @@ pub fn run(
             let r = b.recs[ri];
             // records whose values depend on the flows written before them (in global order)
             order_bits |= r.sets;
-            let range = if r.needs != 0 && order_bits & r.needs != 0 {
-                r.end as usize..r.alt_end as usize
+            let alt = r.needs != 0 && order_bits & r.needs != 0;
+            let (range, split) = if alt {
+                (r.end as usize..r.alt_end as usize, r.alt_split as usize)
             } else {
-                start..r.end as usize
+                (start..r.end as usize, r.split as usize)
             };
-            let rec = &mut b.records[range];
-            if renumber {
-                renumber_record(rec, &global);
-            }
-            if let Some(o) = sinks.flows_txt.as_mut() {
-                write_record(
-                    o.as_mut(),
-                    &mut scratch,
-                    txt::write_record,
-                    &sinks.columns,
-                    rec,
-                )?;
-            }
-            if let Some(o) = sinks.flows_json.as_mut() {
-                write_record(
-                    o.as_mut(),
-                    &mut scratch,
-                    json::write_record,
-                    &sinks.columns,
-                    rec,
-                )?;
+            if r.text {
+                // formatted by the worker (end-of-input flush): flows.txt line, flows.json line
+                let (txt, json) = (&b.records[range.start..split], &b.records[split..range.end]);
+                if let Some(o) = sinks.flows_txt.as_mut() {
+                    // "A\t<flowInd>\t..."
+                    write_text_renumbered(
+                        o.as_mut(),
+                        &mut scratch,
+                        txt,
+                        2,
+                        b'\t',
+                        renumber,
+                        &global,
+                    )?;
+                }
+                if let Some(o) = sinks.flows_json.as_mut() {
+                    // {"dir":"A","flowInd":<n>,...
+                    write_text_renumbered(
+                        o.as_mut(),
+                        &mut scratch,
+                        json,
+                        21,
+                        b',',
+                        renumber,
+                        &global,
+                    )?;
+                }
+            } else {
+                let rec = &mut b.records[range];
+                if renumber {
+                    renumber_record(rec, &global);
+                }
+                if let Some(o) = sinks.flows_txt.as_mut() {
+                    write_record(
+                        o.as_mut(),
+                        &mut scratch,
+                        txt::write_record,
+                        &sinks.columns,
+                        rec,
+                    )?;
+                }
+                if let Some(o) = sinks.flows_json.as_mut() {
+                    write_record(
+                        o.as_mut(),
+                        &mut scratch,
+                        json::write_record,
+                        &sinks.columns,
+                        rec,
+                    )?;
+                }
             }
             if renumber && r.last_of_flow {
                 global.remove(&r.prov_ind);
@@ -439,6 +489,11 @@ mod tests {
         out.clear();
         push_renumbered(&mut out, b"A\t20001", 2, b'\t', &map);
         assert_eq!(out, b"A\t10000");
+        // JSON (records the workers formatted): {"dir":"A","flowInd":<n>,...
+        let json = b"{\"dir\":\"A\",\"flowInd\":7,\"x\":1}\n";
+        out.clear();
+        push_renumbered(&mut out, json, 21, b',', &map);
+        assert_eq!(out, b"{\"dir\":\"A\",\"flowInd\":3,\"x\":1}\n");
         // a skip beyond the text keeps it
         out.clear();
         push_renumbered(&mut out, b"A", 5, b'\t', &map);
