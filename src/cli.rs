@@ -31,7 +31,8 @@ pub struct Cli {
     #[arg(short = 'l')]
     pub log_file: bool,
 
-    /// CPUs to pin one worker each to: '2', '0,1', '0-3' (default: one worker per available CPU)
+    /// CPUs to pin one worker each to: '2', '0,1', '0-3' (default: one worker per available CPU).
+    /// The other threads (reader, writer, monitor) then run on the remaining CPUs, if any
     #[arg(short = 'c', value_name = "CPU-LIST")]
     pub cpus: Option<String>,
 
