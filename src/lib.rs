@@ -33,3 +33,6 @@ pub mod report;
 pub mod textfmt;
 pub mod time;
 pub mod wire;
+
+#[cfg(test)]
+mod testutil;

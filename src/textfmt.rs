@@ -1176,17 +1176,7 @@ mod tests {
         }
     }
 
-    struct XorShift(u64);
-    impl XorShift {
-        fn next(&mut self) -> u64 {
-            let mut x = self.0;
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            self.0 = x;
-            x
-        }
-    }
+    use crate::testutil::XorShift;
 
     /// Deterministic mix of f64 test values: random bit patterns, "measurement-like" values,
     /// ratios, dyadic values (ties for %.Nf), integers with ties at the 8th digit, edge cases.
@@ -1697,13 +1687,8 @@ mod tests {
             }
             v
         }
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
+        let mut next = || rng.next();
         const TEXT: &[u8] = b" \tAz\\\r\n~\x7f";
         for len in (0..=200).chain([1000, 1499, 4096]) {
             for kind in 0..3 {

@@ -322,17 +322,11 @@ fn snapped_udp_packet_lengths() {
 
 #[test]
 fn fuzzed_bytes_never_panic() {
-    let mut x = 0x1234_5678_9abc_def0u64;
+    let mut rng = crate::testutil::XorShift(0x1234_5678_9abc_def0);
     let mut d = Dissector::new();
     for n in 0..20_000 {
         let len = (n % 200) as usize;
-        let mut buf = vec![0u8; len];
-        for b in buf.iter_mut() {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            *b = x as u8;
-        }
+        let mut buf = rng.bytes(len);
         // make many of them look like Ethernet/IP so deeper code runs
         if len > 14 && n % 2 == 0 {
             buf[12] = 0x08;

@@ -1285,13 +1285,8 @@ mod tests {
         // timeouts, nanosecond deltas and times far apart
         let mut t = FlowTable::new(&[182.0], 0);
         let slot = add(&mut t, 1, 0);
-        let mut x = 0x2545_f491_4f6c_dd1du64;
-        let mut rnd = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut rng = crate::testutil::XorShift(0x2545_f491_4f6c_dd1d);
+        let mut rnd = || rng.next();
         for to in [0.0f32, 0.1, 1.0, 10.0, 120.0, 182.0, 610.0, 3600.5, 1e9] {
             let h = Handler::new(to);
             let t_ns = (to as f64 * 1e9) as i64;

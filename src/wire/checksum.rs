@@ -72,19 +72,13 @@ mod tests {
 
     #[test]
     fn range_sums_from_the_whole_tail_agree_with_direct_sums() {
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
-        let mut rnd = |m: usize| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x % m as u64) as usize
-        };
+        let mut r = crate::testutil::XorShift(0x9e37_79b9_7f4a_7c15);
         for _ in 0..20_000 {
-            let n = rnd(200);
-            let d: Vec<u8> = (0..n).map(|_| rnd(256) as u8).collect();
-            let base = rnd(n + 1);
+            let n = r.below(200) as usize;
+            let d = r.bytes(n);
+            let base = r.below(n as u64 + 1) as usize;
             // ranges inside, ending at, and running past the captured bytes; odd and even
-            let len = rnd(n + 20);
+            let len = r.below(n as u64 + 20) as usize;
             let all = word_sum(&d[base..]);
             let direct = word_sum(&d[base..(base + len).min(n)]);
             assert_eq!(

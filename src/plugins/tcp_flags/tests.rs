@@ -8,6 +8,7 @@ use crate::dissect::{Dissector, FlowClass};
 use crate::flow::table::FlowTable;
 use crate::flowstat::{IPV4_FRAG_PENDING, L2_IPV4, L2_IPV6};
 use crate::output::txt;
+use crate::testutil::XorShift;
 use crate::time::Ts;
 use std::collections::HashMap;
 
@@ -1505,26 +1506,6 @@ fn acc16_simple(d: &[u8], base: usize, start: u32, len: u16, skip: u16) -> u16 {
     a as u16
 }
 
-/// xorshift64*: a small deterministic generator for the property tests.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next() as u8).collect()
-    }
-}
-
 #[test]
 fn word_sum_adds_little_endian_words_and_a_lone_last_byte() {
     assert_eq!(word_sum(&[]), 0);
@@ -1554,7 +1535,7 @@ fn fold_equals_the_fold_while_above_16_bits_loop() {
         }
         a as u16
     };
-    let mut r = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut r = XorShift(0x9e37_79b9_7f4a_7c15);
     let edges = [
         0,
         1,
@@ -1593,7 +1574,7 @@ fn acc16_handles_odd_lengths_skips_and_reads_past_the_end() {
 
 #[test]
 fn acc16_matches_the_word_by_word_accumulator() {
-    let mut r = Rng(0x0123_4567_89ab_cdef);
+    let mut r = XorShift(0x0123_4567_89ab_cdef);
     for case in 0..20_000 {
         let size = if case % 100 == 0 {
             r.below(70_000) as usize
@@ -1631,7 +1612,7 @@ fn acc16_matches_the_word_by_word_accumulator() {
 
 #[test]
 fn ip4_header_sum_matches_acc16_with_the_checksum_word_skipped() {
-    let mut r = Rng(42);
+    let mut r = XorShift(42);
     for case in 0..20_000 {
         let size = r.below(90) as usize;
         let mut d = r.bytes(size);
@@ -1654,7 +1635,7 @@ fn ip4_header_sum_matches_acc16_with_the_checksum_word_skipped() {
 
 #[test]
 fn pseudo_header_sum_matches_the_built_pseudo_header() {
-    let mut r = Rng(7);
+    let mut r = XorShift(7);
     for case in 0..20_000 {
         let is6 = r.below(2) == 0;
         let size = r.below(if is6 { 60 } else { 30 }) as usize;
@@ -1691,19 +1672,13 @@ fn pseudo_header_sum_matches_the_built_pseudo_header() {
 fn acc16_from_the_readers_sum_equals_acc16() {
     // the reader's word sum of everything from L4 on, minus what lies past the checksummed
     // range, minus the skipped word: the same as summing the range itself
-    let mut x = 0x2545_f491_4f6c_dd1du64;
-    let mut rnd = |m: usize| {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        (x % m as u64) as usize
-    };
+    let mut r = XorShift(0x2545_f491_4f6c_dd1d);
     for _ in 0..20_000 {
-        let n = rnd(300);
-        let d: Vec<u8> = (0..n).map(|_| rnd(256) as u8).collect();
-        let base = rnd(n + 1);
-        let len = rnd(n + 40) as u16;
-        let skip = rnd(12) as u16;
+        let n = r.below(300) as usize;
+        let d = r.bytes(n);
+        let base = r.below(n as u64 + 1) as usize;
+        let len = r.below(n as u64 + 40) as u16;
+        let skip = r.below(12) as u16;
         let all = word_sum(&d[base..]);
         assert_eq!(
             acc16_given(&d, base, all, len, skip),
