@@ -1089,6 +1089,37 @@ mod tests {
     }
 
     #[test]
+    fn nothing_due_follows_the_flow_after_each_sentinel() {
+        let mut t = FlowTable::new(&[182.0, 10.0], 0);
+        let a = add(&mut t, 1, 0);
+        // at 20 s the 10 s walk passes A (own timeout 182 s): its sentinel goes to the head
+        t.timeout_pass(Ts::new(20, 0), |_, _| panic!("nothing expires"));
+        assert!(t.nothing_due(Ts::new(20, 0)));
+        // A moves to the head, behind that sentinel, keeping its time (0 s): due for 10 s
+        t.touch(a, 2);
+        assert!(!t.nothing_due(Ts::new(21, 0)));
+        // a new packet time: quiet again until 10 s later
+        t.set_last_seen(a, Ts::new(21, 0));
+        assert!(t.nothing_due(Ts::new(30, 0)));
+        assert!(!t.nothing_due(Ts::new(31, 0)));
+        // a new flow after a sentinel at the head, with the time its slot had (0 s)
+        t.timeout_pass(Ts::new(31, 0), |_, _| panic!("nothing expires"));
+        assert!(t.nothing_due(Ts::new(31, 0)));
+        let b = t.insert(key(2), 3);
+        assert!(
+            !t.nothing_due(Ts::new(32, 0)),
+            "the new flow's copied time counts"
+        );
+        t.set_last_seen(b, Ts::new(32, 0));
+        assert!(t.nothing_due(Ts::new(32, 0)));
+        // the flow after the 10 s sentinel leaves: nothing follows it any more (A was passed),
+        // and A is due for 182 s at 21 + 182 s
+        t.remove(b);
+        assert!(t.nothing_due(Ts::new(202, 0)));
+        assert!(!t.nothing_due(Ts::new(203, 0)));
+    }
+
+    #[test]
     fn a_draining_table_empties_in_lru_order_without_its_index() {
         let mut t = FlowTable::new(&[182.0], 0);
         let slots: Vec<u32> = (0..100).map(|n| add(&mut t, n, n as u64)).collect();
@@ -1329,6 +1360,25 @@ mod tests {
         }
     }
 
+    /// What [`FlowTable::nothing_due`] must answer, from the reference list: whether the flow
+    /// after every sentinel is younger than that sentinel's timeout.
+    fn ref_quiet(
+        r: &RefLru,
+        t: &FlowTable,
+        node_of: &std::collections::HashMap<u32, u32>,
+        at: Ts,
+    ) -> bool {
+        let slot_of: std::collections::HashMap<u32, u32> =
+            node_of.iter().map(|(&s, &nd)| (nd, s)).collect();
+        r.handlers.iter().all(|&(to, sen)| {
+            let mut f = r.newer[sen as usize];
+            while f != NIL && r.sentinel[f as usize] {
+                f = r.newer[f as usize];
+            }
+            f == NIL || age(at, t.get(slot_of[&f]).last_seen) < to
+        })
+    }
+
     #[test]
     fn lru_log_matches_the_linked_list() {
         use std::collections::HashMap;
@@ -1381,7 +1431,12 @@ mod tests {
                 // the flow after a sentinel may then get older, which the log's copy of its
                 // time must follow
                 let back = if rnd(3) == 0 { rnd(30) as u64 } else { 0 };
-                t.set_last_seen(s, Ts::new(now.saturating_sub(back), 0));
+                // (and now and then a move to the head without a new time: the log entry's
+                // copy is then the one taken at the move)
+                let old_time = rnd(6) == 0;
+                if !old_time {
+                    t.set_last_seen(s, Ts::new(now.saturating_sub(back), 0));
+                }
                 if rnd(5) == 0 {
                     // a plugin changes the timeout mid-flow (tcpStates), sometimes of a flow
                     // not at the head (its partner)
@@ -1390,14 +1445,19 @@ mod tests {
                         t.set_timeout(o, timeouts[rnd(3) as usize]);
                     }
                 }
-                if rnd(4) == 0 {
-                    // asked at every packet in the worker
-                    t.nothing_due(Ts::new(now, 0));
-                }
                 let rn = node_of[&s];
                 if r.head != rn {
                     r.unlink(rn);
                     r.link_head(rn);
+                }
+                if old_time || rnd(4) == 0 {
+                    // asked at every packet in the worker
+                    let at = Ts::new(now + rnd(200) as u64, 0);
+                    if old_time || rnd(4) == 0 {
+                        assert_eq!(t.nothing_due(at), ref_quiet(&r, &t, &node_of, at));
+                    } else {
+                        t.nothing_due(at);
+                    }
                 }
             } else if op < 84 {
                 // forced removal of a pair
@@ -1415,6 +1475,11 @@ mod tests {
                 let now = Ts::new(now, 0);
                 // the reference pass, as the linked-list table did it
                 let slot_of: HashMap<u32, u32> = node_of.iter().map(|(&s, &nd)| (nd, s)).collect();
+                let earlier = Ts::new(now.sec.saturating_sub(rnd(4) as u64), 0);
+                let (quiet_before_ref, quiet_ref) = (
+                    ref_quiet(&r, &t, &node_of, earlier),
+                    ref_quiet(&r, &t, &node_of, now),
+                );
                 let mut expected = vec![];
                 for hi in 0..r.handlers.len() {
                     let (to, sen) = r.handlers[hi];
@@ -1455,7 +1520,15 @@ mod tests {
                         r.link_older_than(sen, f);
                     }
                 }
+                // asked first at an earlier time too (as for the other workers' packets
+                // between this shard's own)
+                assert_eq!(
+                    t.nothing_due(earlier),
+                    quiet_before_ref,
+                    "nothing_due, earlier"
+                );
                 let quiet = t.nothing_due(now);
+                assert_eq!(quiet, quiet_ref, "nothing_due");
                 let mut got = vec![];
                 t.timeout_pass(now, |t, s| {
                     got.push(s);
