@@ -1360,6 +1360,17 @@ mod tests {
         }
     }
 
+    /// The reference list's flows, oldest first, as table slots.
+    fn ref_slots(r: &RefLru, node_of: &std::collections::HashMap<u32, u32>) -> Vec<u32> {
+        let slot_of: std::collections::HashMap<u32, u32> =
+            node_of.iter().map(|(&s, &nd)| (nd, s)).collect();
+        r.order()
+            .into_iter()
+            .flatten()
+            .map(|nd| slot_of[&nd])
+            .collect()
+    }
+
     /// What [`FlowTable::nothing_due`] must answer, from the reference list: whether the flow
     /// after every sentinel is younger than that sentinel's timeout.
     fn ref_quiet(
@@ -1552,13 +1563,7 @@ mod tests {
                 }
             } else {
                 // the whole order, oldest first, through oldest and newer_than
-                let slot_of: HashMap<u32, u32> = node_of.iter().map(|(&s, &nd)| (nd, s)).collect();
-                let ro: Vec<u32> = r
-                    .order()
-                    .into_iter()
-                    .flatten()
-                    .map(|nd| slot_of[&nd])
-                    .collect();
+                let ro = ref_slots(&r, &node_of);
                 let mut to = vec![];
                 let mut s = t.oldest();
                 while let Some(x) = s {
@@ -1571,13 +1576,7 @@ mod tests {
         }
         assert!(t.lru.capacity() < 20_000, "the log was compacted");
         // end of input: flush from the oldest
-        let slot_of: HashMap<u32, u32> = node_of.iter().map(|(&s, &nd)| (nd, s)).collect();
-        let ro: Vec<u32> = r
-            .order()
-            .into_iter()
-            .flatten()
-            .map(|nd| slot_of[&nd])
-            .collect();
+        let ro = ref_slots(&r, &node_of);
         let mut flushed = vec![];
         while let Some(s) = t.oldest() {
             flushed.push(s);
