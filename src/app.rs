@@ -165,7 +165,7 @@ pub fn worker_cpus(cli: &Cli) -> Result<Vec<Option<core_affinity::CoreId>>, Stri
 /// The CPUs left for the threads that are not workers (reader, writer, monitor, control):
 /// every CPU this process may use that no pinned worker runs on, or `None` when there is none
 /// (or a worker is unpinned), in which case they float as before.
-pub fn housekeeping_cpus(cpus: &[Option<core_affinity::CoreId>]) -> Option<Vec<usize>> {
+fn housekeeping_cpus(cpus: &[Option<core_affinity::CoreId>]) -> Option<Vec<usize>> {
     let pinned: Option<Vec<usize>> = cpus.iter().map(|c| c.map(|c| c.id)).collect();
     let pinned = pinned?;
     let rest: Vec<usize> = core_affinity::get_core_ids()?
@@ -177,28 +177,23 @@ pub fn housekeeping_cpus(cpus: &[Option<core_affinity::CoreId>]) -> Option<Vec<u
 }
 
 /// Keeps the calling thread, and the threads it starts from now on (they inherit its mask),
-/// off the workers' CPUs: with `-c 0` on a two-CPU sensor the worker, the critical path, was
-/// otherwise preempted by the reader and the writer ~1800 times per second of replay. Workers
-/// pin themselves to their own CPU when they start. Returns the note for the `Workers:` line.
+/// off the workers' CPUs, so the reader and the writer do not preempt a pinned worker (with
+/// `-c 0` on two CPUs a worker was preempted ~1800 times in one run of real.pcap). Workers
+/// pin themselves to their own CPU when they start. Returns the note for the `Workers:` line
+/// (empty when the threads are left to float).
 pub fn keep_off_worker_cpus(cpus: &[Option<core_affinity::CoreId>]) -> String {
-    match keep_off(cpus) {
-        Some(rest) => {
-            let ids: Vec<String> = rest.iter().map(|c| c.to_string()).collect();
-            format!(" (other threads on CPUs {})", ids.join(","))
-        }
-        None => String::new(),
-    }
-}
-
-fn keep_off(cpus: &[Option<core_affinity::CoreId>]) -> Option<Vec<usize>> {
     use nix::sched::{sched_setaffinity, CpuSet};
-    let rest = housekeeping_cpus(cpus)?;
+    let Some(rest) = housekeeping_cpus(cpus) else {
+        return String::new();
+    };
     let mut set = CpuSet::new();
-    for &c in &rest {
-        set.set(c).ok()?;
+    if rest.iter().any(|&c| set.set(c).is_err())
+        || sched_setaffinity(nix::unistd::Pid::from_raw(0), &set).is_err()
+    {
+        return String::new();
     }
-    sched_setaffinity(nix::unistd::Pid::from_raw(0), &set).ok()?;
-    Some(rest)
+    let ids: Vec<String> = rest.iter().map(|c| c.to_string()).collect();
+    format!(" (other threads on CPUs {})", ids.join(","))
 }
 
 pub fn plugin_version_lines(sel: &Selection) -> Vec<String> {
