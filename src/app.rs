@@ -196,6 +196,36 @@ pub fn keep_off_worker_cpus(cpus: &[Option<core_affinity::CoreId>]) -> String {
     format!(" (other threads on CPUs {})", ids.join(","))
 }
 
+/// The workers' CPUs and every CPU this process may use, when each of those runs a pinned
+/// worker and there are several: the reader and the writer then share CPUs with workers
+/// (see [`crate::dispatch::placement`]).
+pub fn crowded_cpus(cpus: &[Option<core_affinity::CoreId>]) -> Option<(Vec<usize>, Vec<usize>)> {
+    let workers: Vec<usize> = cpus
+        .iter()
+        .map(|c| c.map(|c| c.id))
+        .collect::<Option<_>>()?;
+    if workers.len() < 2 || housekeeping_cpus(cpus).is_some() {
+        return None;
+    }
+    let allowed = core_affinity::get_core_ids()?
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    Some((workers, allowed))
+}
+
+/// FORMAT_IN_WORKERS: `auto` (the workers format when every CPU runs one), or a boolean.
+fn format_in_workers(cfg: &Config, crowded: bool) -> Result<bool, String> {
+    match cfg.text("FORMAT_IN_WORKERS").unwrap_or("auto") {
+        v if v.eq_ignore_ascii_case("auto") => Ok(crowded),
+        "1" => Ok(true),
+        "0" => Ok(false),
+        v => Err(format!(
+            "setting FORMAT_IN_WORKERS={v}: expected auto, 0 or 1"
+        )),
+    }
+}
+
 pub fn plugin_version_lines(sel: &Selection) -> Vec<String> {
     sel.all
         .iter()
@@ -473,9 +503,16 @@ pub fn run(cli: Cli) -> Result<i32, String> {
         reader.snaplen(),
         report::h(reader.snaplen() as u64, "")
     ));
+    let crowded = crowded_cpus(&cpus);
+    let format_in_workers = format_in_workers(&cfg, crowded.is_some())?;
     log.line(&format!(
-        "Workers: {nworkers}{}",
-        keep_off_worker_cpus(&cpus)
+        "Workers: {nworkers}{}{}",
+        keep_off_worker_cpus(&cpus),
+        if crowded.is_some() {
+            " (a worker on every CPU: the reader keeps off the busiest one's)"
+        } else {
+            ""
+        }
     ));
     log.flush();
 
@@ -577,7 +614,12 @@ pub fn run(cli: Cli) -> Result<i32, String> {
                 if let Some(c) = cpu {
                     core_affinity::set_for_current(c);
                 }
-                Worker::new(setup).run(&to_worker, &free, &out, &ofree)
+                crate::flow::worker::yield_to_pipeline();
+                let mut w = Worker::new(setup);
+                if format_in_workers {
+                    w.format_records_here();
+                }
+                w.run(&to_worker, &free, &out, &ofree)
             })
             .map_err(|e| format!("cannot start worker thread: {e}"))?;
         handles.push(h);
@@ -595,6 +637,9 @@ pub fn run(cli: Cli) -> Result<i32, String> {
     // the reader sums each packet's L4 bytes while they are in its cache (the workers' copy
     // of them comes from this core)
     disp.ingest.l4_word_sums = l4_word_sums;
+    disp.placement = crowded.and_then(|(workers, allowed)| {
+        crate::dispatch::placement::ReaderPlacement::new(workers, allowed)
+    });
     for l in &disp.lanes {
         l.to_worker.register_producer();
         l.free.register_consumer();

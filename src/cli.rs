@@ -32,7 +32,8 @@ pub struct Cli {
     pub log_file: bool,
 
     /// CPUs to pin one worker each to: '2', '0,1', '0-3' (default: one worker per available CPU).
-    /// The other threads (reader, writer, monitor) then run on the remaining CPUs, if any
+    /// The other threads (reader, writer, monitor) then run on the remaining CPUs, if any; with a
+    /// worker on every CPU the reader keeps off the busiest worker's CPU
     #[arg(short = 'c', value_name = "CPU-LIST")]
     pub cpus: Option<String>,
 

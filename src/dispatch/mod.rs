@@ -8,6 +8,7 @@
 //! the reader's clock, so idle workers still expire their flows.
 
 pub mod batch;
+pub mod placement;
 pub mod ring;
 
 use crate::dissect::{Dissector, FlowClass, PacketInfo};
@@ -15,6 +16,7 @@ use crate::flowstat::*;
 use crate::report::counters::Counters;
 use crate::time::Ts;
 use batch::{PacketBatch, PktEntry};
+use placement::ReaderPlacement;
 use ring::Ring;
 use std::sync::Arc;
 
@@ -115,6 +117,8 @@ pub struct Dispatcher {
     tick_packets: u64,
     since_tick: u64,
     last: Option<(u64, Ts)>,
+    /// Set when every CPU runs a worker (see [`placement`]).
+    pub placement: Option<ReaderPlacement>,
 }
 
 impl Dispatcher {
@@ -126,6 +130,7 @@ impl Dispatcher {
             tick_packets: tick_packets.max(1),
             since_tick: 0,
             last: None,
+            placement: None,
         }
     }
 
@@ -196,7 +201,16 @@ impl Dispatcher {
         let mut b = std::mem::replace(&mut lane.batch, fresh);
         b.tick = self.last;
         b.eof = eof;
-        lane.to_worker.push(b);
+        let lanes = &self.lanes;
+        if let Some(p) = self.placement.as_mut() {
+            p.on_send(|l| lanes[l].to_worker.len(), lanes[w].to_worker.capacity());
+        }
+        // held up by this worker: the others take what they have been sent so far
+        lanes[w].to_worker.push_or_else(b, || {
+            for l in lanes {
+                l.to_worker.nudge_consumer();
+            }
+        });
     }
 
     /// Sends every worker its pending batch with the current clock.

@@ -93,7 +93,16 @@ impl<T> Ring<T> {
     }
 
     /// Pushes, waiting while the ring is full (replay never drops).
-    pub fn push(&self, mut v: T) {
+    pub fn push(&self, v: T) {
+        self.push_or_else(v, || {})
+    }
+
+    /// [`Ring::push`] that calls `before_wait` once, if and before it has to sleep. A producer
+    /// feeding several rings uses it to wake their consumers ([`Ring::nudge_consumer`]): with
+    /// batched wake-ups one of them may sleep on a few queued batches while the producer is
+    /// held up here.
+    pub fn push_or_else(&self, mut v: T, before_wait: impl FnOnce()) {
+        let mut before_wait = Some(before_wait);
         let mut spins = 0;
         let mut counted = false;
         loop {
@@ -114,6 +123,9 @@ impl<T> Ring<T> {
                         spins += 1;
                         std::hint::spin_loop();
                         continue;
+                    }
+                    if let Some(f) = before_wait.take() {
+                        f();
                     }
                     self.producer_waits.store(true, Ordering::Release);
                     if self.q.is_full() {
@@ -151,6 +163,14 @@ impl<T> Ring<T> {
 
     /// Pops, waiting while the ring is empty; `None` once the ring is closed and drained.
     pub fn pop(&self) -> Option<T> {
+        self.pop_or_else(|| {})
+    }
+
+    /// [`Ring::pop`] that calls `before_wait` once, if and before it has to sleep (then looks
+    /// again). A worker hands on the output it holds there, so the writer need not wait for
+    /// it while the worker idles.
+    pub fn pop_or_else(&self, before_wait: impl FnOnce()) -> Option<T> {
+        let mut before_wait = Some(before_wait);
         let mut spins = 0;
         loop {
             if let Some(v) = self.try_pop() {
@@ -162,6 +182,10 @@ impl<T> Ring<T> {
             if spins < SPINS {
                 spins += 1;
                 std::hint::spin_loop();
+                continue;
+            }
+            if let Some(f) = before_wait.take() {
+                f();
                 continue;
             }
             self.consumer_waits.store(true, Ordering::Release);
@@ -185,6 +209,13 @@ impl<T> Ring<T> {
             if self.q.is_empty() {
                 self.park();
             }
+        }
+    }
+
+    /// Wakes a sleeping consumer if anything is queued, fewer than the wake batch too.
+    pub fn nudge_consumer(&self) {
+        if !self.q.is_empty() {
+            Self::wake(&self.consumer, &self.consumer_waits);
         }
     }
 
@@ -259,6 +290,60 @@ mod tests {
             2,
             "clamped to half"
         );
+    }
+
+    #[test]
+    fn before_wait_runs_once_and_only_when_the_caller_must_wait() {
+        let r = Ring::new(2);
+        let mut calls = 0;
+        r.push_or_else(1, || calls += 1);
+        r.push_or_else(2, || calls += 1);
+        assert_eq!(calls, 0, "room: no wait");
+        assert_eq!(r.pop_or_else(|| calls += 1), Some(1));
+        assert_eq!(calls, 0, "something queued: no wait");
+        assert_eq!(r.try_pop(), Some(2));
+        // empty: the consumer's hook runs once, and may fill the ring itself
+        assert_eq!(
+            r.pop_or_else(|| {
+                calls += 1;
+                let _ = r.try_push(7);
+            }),
+            Some(7)
+        );
+        assert_eq!(calls, 1);
+        // full: the producer's hook runs once before it sleeps; a consumer frees a place
+        let r = Arc::new(Ring::new(1).wake_batch(1));
+        r.register_producer();
+        r.push(1);
+        let consumer = drain_in_thread(r.clone());
+        let mut hooks = 0;
+        r.push_or_else(2, || hooks += 1);
+        r.close();
+        assert_eq!(consumer.join().unwrap(), vec![1, 2]);
+        assert!(hooks <= 1, "at most once per push");
+    }
+
+    #[test]
+    fn a_nudge_wakes_a_consumer_sleeping_below_its_wake_batch() {
+        // woken only every 8 elements: 3 queued would wait for the park timeout
+        let r = Ring::new(16).wake_batch(8);
+        r.register_consumer();
+        r.consumer_waits.store(true, Ordering::Release); // as a consumer about to sleep
+        r.nudge_consumer();
+        assert!(
+            r.consumer_waits.load(Ordering::Acquire),
+            "nothing queued: no wake-up"
+        );
+        for i in 0..3u32 {
+            r.push(i);
+        }
+        assert!(
+            r.consumer_waits.load(Ordering::Acquire),
+            "below the wake batch: still asleep"
+        );
+        r.nudge_consumer();
+        assert!(!r.consumer_waits.load(Ordering::Acquire), "woken");
+        assert_eq!(r.len(), 3);
     }
 
     #[test]

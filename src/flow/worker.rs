@@ -31,6 +31,21 @@ pub struct Shared {
     pub monitor: std::sync::OnceLock<Arc<crate::monitor::Link>>,
 }
 
+/// Makes the calling replay worker a batch thread (SCHED_BATCH, sched(7)): same CPU share,
+/// but when it wakes up it waits for the next tick instead of taking the CPU from the thread
+/// running there. With a worker on every CPU, the reader (or the writer) shares a CPU with
+/// one, and each batch it handed that worker made it give the CPU up at once: the reader,
+/// the single source of every worker's packets, then ran in slices of a few hundred
+/// microseconds while the other workers ran dry. Returns whether the policy was set
+/// (lowering one's own priority needs no privilege, but a seccomp or container policy may
+/// refuse it; the run is then only slower).
+pub fn yield_to_pipeline() -> bool {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: sched_setscheduler reads one sched_param, which lives on this stack for the
+    // call; pid 0 is the calling thread, and SCHED_BATCH takes priority 0.
+    unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) == 0 }
+}
+
 /// What a worker is configured with.
 #[derive(Default)]
 pub struct WorkerSetup {
@@ -63,7 +78,8 @@ pub struct Worker {
     json: bool,
     columns: Arc<Vec<Column>>,
     /// Format records here rather than in the writer (see [`RecMeta`]): set for the
-    /// end-of-input flush when there are several workers.
+    /// end-of-input flush when there are several workers, and for the whole run by
+    /// [`Worker::format_records_here`].
     format_here: bool,
     packet_mode: bool,
     flow_timeout: f32,
@@ -130,6 +146,13 @@ impl Worker {
         }
     }
 
+    /// Formats this worker's records itself for the whole run (FORMAT_IN_WORKERS): when
+    /// every CPU runs a worker, the writer shares one with a worker and the reader, falls
+    /// behind during the run, and formats its backlog alone at the end.
+    pub fn format_records_here(&mut self) {
+        self.format_here = self.records;
+    }
+
     /// Runs the worker until the reader sends the last batch; returns itself for the report.
     pub fn run(
         mut self,
@@ -143,7 +166,15 @@ impl Worker {
         output.register_producer();
         output_free.register_consumer();
         let mut unsent = 0;
-        while let Some(mut batch) = input.pop() {
+        loop {
+            // about to sleep: the writer gets what this worker holds instead of waiting for it
+            let next = input.pop_or_else(|| {
+                if unsent > 0 {
+                    self.send(output, output_free);
+                    unsent = 0;
+                }
+            });
+            let Some(mut batch) = next else { break };
             let eof = batch.eof;
             self.process_batch(&batch);
             unsent += 1;
