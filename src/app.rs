@@ -509,7 +509,7 @@ pub fn run(cli: Cli) -> Result<i32, String> {
         "Workers: {nworkers}{}{}",
         keep_off_worker_cpus(&cpus),
         if crowded.is_some() {
-            " (a worker on every CPU: the reader keeps off the busiest one's)"
+            " (a worker on every CPU: the reader and the writer keep off the busiest one's)"
         } else {
             ""
         }
@@ -624,9 +624,15 @@ pub fn run(cli: Cli) -> Result<i32, String> {
             .map_err(|e| format!("cannot start worker thread: {e}"))?;
         handles.push(h);
     }
+    let placement = |c: &Option<(Vec<usize>, Vec<usize>)>| {
+        c.clone().and_then(|(workers, allowed)| {
+            crate::dispatch::placement::Placement::new(workers, allowed)
+        })
+    };
+    let writer_placement = placement(&crowded);
     let writer_handle = std::thread::Builder::new()
         .name("writer".into())
-        .spawn(move || writer::run(out_rings, out_free, sinks))
+        .spawn(move || writer::run(out_rings, out_free, sinks, writer_placement))
         .map_err(|e| format!("cannot start writer thread: {e}"))?;
 
     let mut disp = Dispatcher::new(
@@ -637,9 +643,7 @@ pub fn run(cli: Cli) -> Result<i32, String> {
     // the reader sums each packet's L4 bytes while they are in its cache (the workers' copy
     // of them comes from this core)
     disp.ingest.l4_word_sums = l4_word_sums;
-    disp.placement = crowded.and_then(|(workers, allowed)| {
-        crate::dispatch::placement::ReaderPlacement::new(workers, allowed)
-    });
+    disp.placement = placement(&crowded);
     for l in &disp.lanes {
         l.to_worker.register_producer();
         l.free.register_consumer();

@@ -845,7 +845,7 @@ pub fn run(cli: Cli, sel: Selection, cfg: Config) -> Result<i32, String> {
     }
     let writer_handle = std::thread::Builder::new()
         .name("writer".into())
-        .spawn(move || writer::run(out_rings, out_free, sinks))
+        .spawn(move || writer::run(out_rings, out_free, sinks, None))
         .map_err(|e| format!("cannot start writer thread: {e}"))?;
 
     // ---- wait for the end: second SIGINT or SIGTERM, drained flows after the first SIGINT,

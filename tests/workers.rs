@@ -202,7 +202,7 @@ fn with_a_worker_on_every_cpu_workers_are_batch_threads() {
     );
     assert!(
         log.contains(&format!(
-            "Workers: {n} (a worker on every CPU: the reader keeps off the busiest one's)"
+            "Workers: {n} (a worker on every CPU: the reader and the writer keep off the busiest one's)"
         )),
         "{log}"
     );

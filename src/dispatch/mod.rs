@@ -16,7 +16,7 @@ use crate::flowstat::*;
 use crate::report::counters::Counters;
 use crate::time::Ts;
 use batch::{PacketBatch, PktEntry};
-use placement::ReaderPlacement;
+use placement::Placement;
 use ring::Ring;
 use std::sync::Arc;
 
@@ -118,7 +118,7 @@ pub struct Dispatcher {
     since_tick: u64,
     last: Option<(u64, Ts)>,
     /// Set when every CPU runs a worker (see [`placement`]).
-    pub placement: Option<ReaderPlacement>,
+    pub placement: Option<Placement>,
 }
 
 impl Dispatcher {

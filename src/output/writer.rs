@@ -6,6 +6,7 @@
 use super::columns::Column;
 use super::{json, txt};
 use crate::dispatch::batch::OutBatch;
+use crate::dispatch::placement::Placement;
 use crate::dispatch::ring::Ring;
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -177,6 +178,7 @@ pub fn run(
     rings: Vec<Arc<Ring<Box<OutBatch>>>>,
     free: Vec<Arc<Ring<Box<OutBatch>>>>,
     mut sinks: Sinks,
+    mut placement: Option<Placement>,
 ) -> io::Result<WriterStats> {
     for r in &rings {
         r.register_consumer();
@@ -425,6 +427,10 @@ pub fn run(
                 .filter(|&w| !lanes[w].done)
                 .min_by_key(|&w| lanes[w].watermark)
                 .unwrap_or(0);
+            // with a worker on every CPU: not on the CPU of the worker that is behind
+            if let Some(p) = placement.as_mut() {
+                p.keep_off(Some(w));
+            }
             if let Some(b) = rings[w].pop_timeout(Duration::from_millis(5)) {
                 lanes[w].watermark = b.bound();
                 lanes[w].done |= b.done;
