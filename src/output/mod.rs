@@ -2,6 +2,7 @@
 //! forms, file naming ([`prefix`]) and the writer thread ([`writer`]).
 
 pub mod columns;
+pub mod flowind;
 pub mod json;
 pub mod prefix;
 pub mod rotate;

@@ -4,12 +4,12 @@
 //! cannot produce an earlier one, so the order does not depend on thread timing.
 
 use super::columns::Column;
+use super::flowind::GlobalInds;
 use super::{json, txt};
 use crate::dispatch::batch::OutBatch;
 use crate::dispatch::placement::Placement;
 use crate::dispatch::ring::Ring;
-use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::VecDeque;
 use std::io::{self, Write};
 use std::sync::Arc;
 use std::time::Duration;
@@ -55,31 +55,6 @@ impl Cursor {
     }
 }
 
-/// Hashes provisional flowInds (`local index × workers + worker + 1`, unique small integers)
-/// for the renumbering map: one multiply instead of SipHash, which showed in packet mode's
-/// profile (one lookup per packet line).
-#[derive(Default)]
-struct IndHasher(u64);
-
-impl Hasher for IndHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.write_u64(u64::from(b));
-        }
-    }
-    fn write_u64(&mut self, v: u64) {
-        // high bits feed hashbrown's control bytes, low bits its bucket index
-        let h = (self.0 ^ v).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        self.0 = h ^ (h >> 32);
-    }
-}
-
-/// Global flowInd by the workers' provisional one.
-type IndMap = HashMap<u64, u64, BuildHasherDefault<IndHasher>>;
-
 /// The value of a decimal number written by `textfmt::push_u64` (digits only, no overflow).
 fn parse_decimal(digits: &[u8]) -> Option<u64> {
     if digits.is_empty() {
@@ -97,14 +72,14 @@ fn parse_decimal(digits: &[u8]) -> Option<u64> {
 /// Appends `text` to `out`, with the provisional flowInd that starts at `skip` and ends at the
 /// next `end` byte (the second column of a line, or `"flowInd":N` in JSON) replaced by the
 /// global one; unchanged when the number is not in `map`.
-fn push_renumbered(out: &mut Vec<u8>, text: &[u8], skip: usize, end: u8, map: &IndMap) {
+fn push_renumbered(out: &mut Vec<u8>, text: &[u8], skip: usize, end: u8, map: &GlobalInds) {
     let start = skip.min(text.len());
     let stop = text[start..]
         .iter()
         .position(|&c| c == end)
         .map_or(text.len(), |i| start + i);
-    match parse_decimal(&text[start..stop]).and_then(|p| map.get(&p)) {
-        Some(&global) => {
+    match parse_decimal(&text[start..stop]).and_then(|p| map.get(p)) {
+        Some(global) => {
             out.extend_from_slice(&text[..start]);
             crate::textfmt::push_u64(out, global);
             out.extend_from_slice(&text[stop..]);
@@ -118,12 +93,12 @@ fn push_renumbered(out: &mut Vec<u8>, text: &[u8], skip: usize, end: u8, map: &I
 const FLOW_IND: std::ops::Range<usize> = 1..9;
 
 /// Gives a record the global flowInd of its provisional one (kept when not in `map`).
-fn renumber_record(rec: &mut [u8], map: &IndMap) {
+fn renumber_record(rec: &mut [u8], map: &GlobalInds) {
     let Some(b) = rec.get_mut(FLOW_IND) else {
         return;
     };
     let prov = u64::from_le_bytes(b.try_into().expect("8 bytes"));
-    if let Some(&global) = map.get(&prov) {
+    if let Some(global) = map.get(prov) {
         b.copy_from_slice(&global.to_le_bytes());
     }
 }
@@ -152,7 +127,7 @@ fn write_text_renumbered(
     skip: usize,
     end: u8,
     renumber: bool,
-    map: &IndMap,
+    map: &GlobalInds,
 ) -> io::Result<()> {
     if !renumber {
         return o.write_all(text);
@@ -198,7 +173,7 @@ pub fn run(
     let mut rec_cur = vec![Cursor::default(); n];
     let mut pkt_cur = vec![Cursor::default(); n];
     let mut new_cur = vec![Cursor::default(); n];
-    let mut global = IndMap::default();
+    let mut global = GlobalInds::new(n);
     let mut scratch = Vec::new();
     let mut pkt_gather: Vec<u8> = Vec::new();
     let mut next_ind = 0u64;
@@ -379,7 +354,7 @@ pub fn run(
                 }
             }
             if renumber && r.last_of_flow {
-                global.remove(&r.prov_ind);
+                global.remove(r.prov_ind);
             }
             stats.records += 1;
             rec_cur[w].pos += 1;
@@ -476,8 +451,8 @@ mod tests {
 
     #[test]
     fn renumbering_replaces_only_the_flow_index() {
-        let mut map = IndMap::default();
-        // many entries, so the hasher's spread matters for the lookups below
+        // worker 0 of 2 numbers its flows 1, 3, 5, ...
+        let mut map = GlobalInds::new(2);
         for prov in 1..=10_000u64 {
             map.insert(prov * 2 + 1, prov);
         }
@@ -524,7 +499,7 @@ mod tests {
             Column::new("flowInd", &[Ty::U64], ""),
             Column::new("x", &[Ty::U8], ""),
         ];
-        let mut map = IndMap::default();
+        let mut map = GlobalInds::new(2);
         map.insert(5, 2);
         let record = |dir: u8, ind: u64| {
             let mut r = Record::default();
