@@ -39,6 +39,20 @@ impl Ingest {
         wire_len: u32,
         linktype: u32,
     ) -> (PacketInfo, &[u8]) {
+        let mut info = PacketInfo::default();
+        let desc = self.ingest_into(ts, data, wire_len, linktype, &mut info);
+        (info, desc)
+    }
+
+    /// [`Ingest::ingest`] into `info` (overwritten); returns the packet's hdrDesc.
+    pub fn ingest_into(
+        &mut self,
+        ts: Ts,
+        data: &[u8],
+        wire_len: u32,
+        linktype: u32,
+        info: &mut PacketInfo,
+    ) -> &[u8] {
         let c = &mut self.counters;
         c.packets += 1;
         c.raw_bytes += wire_len as u64;
@@ -47,10 +61,11 @@ impl Ingest {
         }
         c.last_ts = ts;
         if data.is_empty() {
-            return (PacketInfo::default(), &[]);
+            *info = PacketInfo::default();
+            return &[];
         }
         c.processed_bytes += data.len() as u64;
-        let mut info = self.dissector.dissect(data, wire_len, linktype);
+        self.dissector.dissect_into(data, wire_len, linktype, info);
         if self.l4_word_sums && info.l4 != crate::dissect::NONE {
             info.l4_word_sum = data
                 .get(info.l4 as usize..)
@@ -90,7 +105,7 @@ impl Ingest {
         c.hdr_min = c.hdr_min.min(n);
         let t = (1.0f64 / c.packets as f64) as f32;
         c.hdr_avg = (1.0f32 - t) * c.hdr_avg + t * n as f32;
-        (info, self.dissector.hdr_desc())
+        self.dissector.hdr_desc()
     }
 
     /// Folds the dissector's own tallies into the counters (call once at the end).
@@ -119,6 +134,8 @@ pub struct Dispatcher {
     last: Option<(u64, Ts)>,
     /// Set when every CPU runs a worker (see [`placement`]).
     pub placement: Option<Placement>,
+    /// Where a packet is dissected before its worker is known.
+    scratch: PacketInfo,
 }
 
 impl Dispatcher {
@@ -131,6 +148,7 @@ impl Dispatcher {
             since_tick: 0,
             last: None,
             placement: None,
+            scratch: PacketInfo::default(),
         }
     }
 
@@ -141,7 +159,10 @@ impl Dispatcher {
 
     /// Handles one capture record: counting, dissection, and hand-off to a worker.
     pub fn packet(&mut self, pkt_no: u64, ts: Ts, data: &[u8], wire_len: u32, linktype: u32) {
-        let (info, desc) = self.ingest.ingest(ts, data, wire_len, linktype);
+        let desc = self
+            .ingest
+            .ingest_into(ts, data, wire_len, linktype, &mut self.scratch);
+        let info = &self.scratch;
         let w = Self::worker_of(info.key.dispatch_hash(), self.lanes.len());
         let lane = &mut self.lanes[w];
         let b = &mut lane.batch;
@@ -157,7 +178,7 @@ impl Dispatcher {
             caplen: data.len() as u32,
             desc_off,
             desc_len: desc.len() as u32,
-            info,
+            info: *info,
         });
         self.last = Some((pkt_no, ts));
         let full = b.pkts.len() >= self.batch_packets;
