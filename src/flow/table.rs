@@ -1088,6 +1088,65 @@ mod tests {
         assert_eq!(t.index.len, model.len());
     }
 
+    /// The worker checks a run of passes at its latest time only (`Worker::clock_run`):
+    /// nothing due at a time means nothing due at any earlier one, for any table, including
+    /// times that go back, sub-second fields above a second (pcap records are not
+    /// normalised) and times past the log's nanosecond range.
+    #[test]
+    fn nothing_due_is_monotone_in_the_pass_time() {
+        let mut r = crate::testutil::XorShift(0x7a11_0c10_c4ec_0001);
+        let time = |r: &mut crate::testutil::XorShift, base: u64| {
+            let sec = match r.below(20) {
+                0 => 9_000_000_000 + r.below(1000),
+                _ => base + r.below(400),
+            };
+            let nsec = if r.below(10) == 0 {
+                r.below(u32::MAX as u64) as u32
+            } else {
+                r.below(1_000_000_000) as u32
+            };
+            Ts::new(sec, nsec)
+        };
+        let true_ns = |t: Ts| t.sec as i128 * 1_000_000_000 + t.nsec as i128;
+        let (mut quiet, mut busy) = (0, 0);
+        for round in 0..300 {
+            let mut t = FlowTable::new(&[182.0, 10.0, 0.1], 0);
+            let base = 1_000 + round;
+            let mut slots = Vec::new();
+            for n in 0..(1 + r.below(40)) as u32 {
+                let s = t.insert(key(n), n as u64);
+                let seen = time(&mut r, base);
+                t.set_last_seen(s, seen);
+                t.set_timeout(s, [182.0, 10.0, 0.1, 3.5][r.below(4) as usize]);
+                slots.push(s);
+            }
+            // some moves, and a pass that places the sentinels somewhere inside the log
+            for _ in 0..r.below(20) {
+                let s = slots[r.below(slots.len() as u64) as usize];
+                t.touch(s, 1_000 + r.below(1000));
+            }
+            t.timeout_pass(time(&mut r, base), |t, s| t.remove(s));
+            for _ in 0..20 {
+                let (a, b) = (time(&mut r, base), time(&mut r, base));
+                let (early, late) = if true_ns(a) <= true_ns(b) {
+                    (a, b)
+                } else {
+                    (b, a)
+                };
+                if t.nothing_due(late) {
+                    quiet += 1;
+                    assert!(
+                        t.nothing_due(early),
+                        "round {round}: quiet at {late:?} but not at {early:?}"
+                    );
+                } else {
+                    busy += 1;
+                }
+            }
+        }
+        assert!(quiet > 500 && busy > 500, "both cases met: {quiet} {busy}");
+    }
+
     #[test]
     fn nothing_due_follows_the_flow_after_each_sentinel() {
         let mut t = FlowTable::new(&[182.0, 10.0], 0);
