@@ -160,8 +160,8 @@ mod tests {
         assert_eq!(p.cpus(Some(2)), vec![0, 2]);
     }
 
-    #[test]
-    fn keep_off_changes_only_on_a_new_lane() {
+    /// The CPUs this process may use, if there are at least two (else the test is skipped).
+    fn several_cpus() -> Option<Vec<usize>> {
         let allowed: Vec<usize> = core_affinity::get_core_ids()
             .unwrap_or_default()
             .into_iter()
@@ -169,8 +169,16 @@ mod tests {
             .collect();
         if allowed.len() < 2 {
             eprintln!("skipped: one CPU, nothing to keep off");
-            return;
+            return None;
         }
+        Some(allowed)
+    }
+
+    #[test]
+    fn keep_off_changes_only_on_a_new_lane() {
+        let Some(allowed) = several_cpus() else {
+            return;
+        };
         std::thread::spawn(move || {
             let mut p = Placement::new(allowed.clone(), allowed).unwrap();
             p.keep_off(Some(1));
@@ -188,15 +196,9 @@ mod tests {
     #[test]
     fn moves_the_calling_thread_and_back() {
         use nix::sched::sched_getaffinity;
-        let allowed: Vec<usize> = core_affinity::get_core_ids()
-            .unwrap_or_default()
-            .into_iter()
-            .map(|c| c.id)
-            .collect();
-        if allowed.len() < 2 {
-            eprintln!("skipped: one CPU, nothing to keep off");
+        let Some(allowed) = several_cpus() else {
             return;
-        }
+        };
         // in a thread of its own: the test harness's threads keep their affinity
         std::thread::spawn(move || {
             // one worker per CPU, as without -c

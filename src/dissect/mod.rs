@@ -186,6 +186,18 @@ pub struct PacketInfo {
 }
 
 impl PacketInfo {
+    /// The state before dissection: no layer found yet.
+    fn unset() -> PacketInfo {
+        PacketInfo {
+            l2: NONE,
+            l3: NONE,
+            l4: NONE,
+            l7: NONE,
+            vlan_blk: NONE,
+            ..Default::default()
+        }
+    }
+
     pub fn has(&self, bits: u64) -> bool {
         self.status & bits != 0
     }
@@ -541,14 +553,7 @@ impl Cx<'_> {
     }
 
     fn ppi_inner(&mut self, inner: u32, plen: usize) {
-        let mut info = PacketInfo {
-            l2: NONE,
-            l3: NONE,
-            l4: NONE,
-            l7: NONE,
-            vlan_blk: NONE,
-            ..Default::default()
-        };
+        let mut info = PacketInfo::unset();
         let (snap, bad, vlans, mpls, warned) = {
             let mut cx = Cx {
                 d: &self.d[plen..],
@@ -2371,14 +2376,7 @@ impl Dissector {
         self.desc.clear();
         let mut warnings = std::mem::take(&mut self.warnings);
         warnings.clear();
-        *info = PacketInfo {
-            l2: NONE,
-            l3: NONE,
-            l4: NONE,
-            l7: NONE,
-            vlan_blk: NONE,
-            ..Default::default()
-        };
+        *info = PacketInfo::unset();
         let (bad, vlans, mpls, warned) = {
             let mut cx = Cx {
                 d: data,
