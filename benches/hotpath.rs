@@ -127,8 +127,9 @@ fn small64_batches(n: usize, flows: usize) -> Vec<PacketBatch> {
             data_off,
             caplen: 60,
             desc_off,
-            desc_len: d.hdr_desc().len() as u32,
+            desc_len: d.hdr_desc().len() as u16,
             info,
+            ..Default::default()
         });
         if b.pkts.len() == 256 {
             b.tick = Some((i as u64 + 1, ts));

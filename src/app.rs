@@ -440,6 +440,7 @@ pub fn run(cli: Cli) -> Result<i32, String> {
     }
     // before any thread starts: signals are handled by the monitor's control thread only
     crate::monitor::signals::block()?;
+    crate::capture::decompress::MAP_INPUT.store(cfg.bool("INPUT_MMAP"), Ordering::Relaxed);
     let outputs = crate::batch::Outputs::from_cli(&cli)?;
     let Some(crate::batch::Input {
         source: mut reader,
@@ -696,7 +697,7 @@ pub fn run(cli: Cli) -> Result<i32, String> {
                     }
                     u32::MAX
                 };
-                disp.packet(pkt_no, rec.ts, rec.data, rec.len, lt);
+                disp.packet(pkt_no, rec.ts, rec.data, rec.len, lt, rec.window);
                 for w in disp.ingest.dissector.warnings() {
                     match w {
                         Warning::L3Snap { snap_l2, snap_l3, l3_len, outer6 } => log.line(&format!(

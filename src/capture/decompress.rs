@@ -11,7 +11,7 @@
 use super::pcapfile::{InputError, InputErrorKind, PcapReader};
 use std::fs::File;
 use std::io::{self, Cursor, Read};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;
 
@@ -137,11 +137,24 @@ pub fn wrap(src: Box<dyn Read + Send>, disk_size: Option<u64>) -> io::Result<Ope
 /// Opens a capture file (or `-`) of any supported compression for the pcap reader. Errors
 /// name the file, as the reader's own do.
 pub fn open_capture(path: &str) -> Result<(PcapReader, Compression, Arc<AtomicU64>), InputError> {
-    let o = open(path).map_err(|e| InputError {
+    let io_err = |e: io::Error| InputError {
         path: path.to_string(),
         offset: 0,
         kind: InputErrorKind::Io(e),
-    })?;
+    };
+    if path != "-" && MAP_INPUT.load(Ordering::Relaxed) {
+        // a plain regular file is mapped (no copies of its bytes, see `super::mapped`)
+        let f = File::open(path).map_err(io_err)?;
+        let meta = f.metadata().map_err(io_err)?;
+        let mut head = [0u8; 6];
+        let got = read_head(&f, &mut head).map_err(io_err)?;
+        if meta.is_file() && Compression::detect(&head[..got]) == Compression::None {
+            let consumed = Arc::new(AtomicU64::new(0));
+            let rd = PcapReader::from_file(f, path, Some(consumed.clone()))?;
+            return Ok((rd, Compression::None, consumed));
+        }
+    }
+    let o = open(path).map_err(io_err)?;
     // the reader's completion figures refer to the pcap bytes, which only the plain file has
     let size = if o.compression == Compression::None {
         o.disk_size
@@ -157,6 +170,24 @@ pub fn open_capture(path: &str) -> Result<(PcapReader, Compression, Arc<AtomicU6
         e
     })?;
     Ok((rd, o.compression, o.consumed))
+}
+
+/// Whether plain capture files are memory-mapped (INPUT_MMAP; set once at start).
+pub static MAP_INPUT: AtomicBool = AtomicBool::new(true);
+
+/// The first bytes of a file, read without moving its position.
+fn read_head(f: &File, head: &mut [u8]) -> io::Result<usize> {
+    use std::os::unix::fs::FileExt;
+    let mut got = 0;
+    while got < head.len() {
+        match f.read_at(&mut head[got..], got as u64) {
+            Ok(0) => break,
+            Ok(k) => got += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
 }
 
 const BLOCK: usize = 1 << 20;

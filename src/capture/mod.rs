@@ -8,6 +8,7 @@ pub mod afpacket;
 pub mod afxdp;
 pub mod decompress;
 pub mod libpcap;
+pub mod mapped;
 pub mod pcapfile;
 pub mod series;
 

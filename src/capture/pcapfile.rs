@@ -1,9 +1,10 @@
 //! Classic pcap and pcapng file reader, written without libpcap.
 //!
-//! The reader sits at the head of a 10 Gbit/s pipeline, so it reads the source in large chunks
-//! into one reusable buffer, parses record headers in place and hands out packet data as slices
-//! of that buffer: no allocation and no copy per record. It only needs `std::io::Read`, so
-//! stdin and decompressing readers plug in the same way as files (no mmap).
+//! The reader sits at the head of a 10 Gbit/s pipeline, so it parses record headers in place
+//! and hands out packet data as slices: no allocation and no copy per record. A plain file is
+//! mapped window by window ([`super::mapped`]), and its records can travel to the workers
+//! without a copy ([`Record::window`]); any other `std::io::Read` (stdin, a pipe, a
+//! decompressor) is read in large chunks into one reusable buffer.
 //!
 //! Captures met in practice are frequently fuzzed or cut short, so every length taken from the
 //! file is checked before use; malformed input yields an [`InputError`], never a panic. After an
@@ -13,7 +14,11 @@
 use std::fmt;
 use std::fs::File;
 use std::io::{self, Read};
+use std::ops::Deref;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
+use super::mapped::{self, MapWindow};
 use crate::time::Ts;
 
 /// Any record or block claiming more than this is treated as corruption rather than data: it
@@ -39,7 +44,8 @@ const NG_OPT_TSRESOL: u16 = 9;
 const NG_OPT_TSOFFSET: u16 = 14;
 
 /// One captured packet. `data` borrows the reader's buffer, so it is only valid until the next
-/// call to [`PcapReader::next_record`].
+/// call to [`PcapReader::next_record`] — unless `window` is set: then `data` lies in that
+/// mapping of the file, which stays valid as long as a clone of the `Arc` is kept.
 #[derive(Clone, Copy, Debug)]
 pub struct Record<'a> {
     pub ts: Ts,
@@ -48,6 +54,7 @@ pub struct Record<'a> {
     pub linktype: u32,
     /// Exactly `caplen` bytes.
     pub data: &'a [u8],
+    pub window: Option<&'a Arc<MapWindow>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -178,12 +185,54 @@ struct Interface {
     offset: i64,
 }
 
+/// Where the bytes come from.
+enum Src {
+    /// Read into a heap buffer (pipes, stdin, decompressors).
+    Stream(Box<dyn Read + Send>),
+    /// A regular file, mapped window by window. `size` is re-read when the last window ends
+    /// (a file may grow while it is read); `consumed` follows the end of the mapped part.
+    File {
+        file: File,
+        size: u64,
+        consumed: Option<Arc<AtomicU64>>,
+        /// Bytes mapped at a time ([`mapped::WINDOW`]; tests use a page).
+        window: usize,
+    },
+}
+
+/// The bytes at hand: a heap buffer ([`Src::Stream`]) or a mapped window ([`Src::File`]).
+enum Buf {
+    Heap(Vec<u8>),
+    Map(Arc<MapWindow>),
+}
+
+impl Deref for Buf {
+    type Target = [u8];
+    #[inline]
+    fn deref(&self) -> &[u8] {
+        match self {
+            Buf::Heap(v) => v,
+            Buf::Map(w) => w.bytes(),
+        }
+    }
+}
+
+impl Buf {
+    #[inline]
+    fn window(&self) -> Option<&Arc<MapWindow>> {
+        match self {
+            Buf::Map(w) => Some(w),
+            Buf::Heap(_) => None,
+        }
+    }
+}
+
 pub struct PcapReader {
-    src: Box<dyn Read + Send>,
+    src: Src,
     name: String,
     file_size: Option<u64>,
     /// Bytes `start..end` are read but not yet consumed.
-    buf: Vec<u8>,
+    buf: Buf,
     start: usize,
     end: usize,
     /// File offset of `buf[0]`.
@@ -283,6 +332,40 @@ impl PcapReader {
         Self::from_read(Box::new(f), path, size)
     }
 
+    /// Reads a regular file through memory mappings (see [`super::mapped`]); `consumed`, when
+    /// given, follows the bytes mapped so far (progress).
+    pub fn from_file(
+        file: File,
+        name: &str,
+        consumed: Option<Arc<AtomicU64>>,
+    ) -> Result<PcapReader, InputError> {
+        Self::from_file_windowed(file, name, consumed, mapped::WINDOW)
+    }
+
+    fn from_file_windowed(
+        file: File,
+        name: &str,
+        consumed: Option<Arc<AtomicU64>>,
+        window: usize,
+    ) -> Result<PcapReader, InputError> {
+        let size = file.metadata().map(|m| m.len()).map_err(|e| InputError {
+            path: name.to_string(),
+            offset: 0,
+            kind: InputErrorKind::Io(e),
+        })?;
+        Self::with_src(
+            Src::File {
+                file,
+                size,
+                consumed,
+                window,
+            },
+            Buf::Map(Arc::new(MapWindow::empty())),
+            name,
+            Some(size),
+        )
+    }
+
     /// Reads a capture from any byte stream (stdin, a pipe, a decompressor). `file_size` is
     /// only reported back, for progress display.
     pub fn from_read(
@@ -299,11 +382,21 @@ impl PcapReader {
         file_size: Option<u64>,
         buf_len: usize,
     ) -> Result<PcapReader, InputError> {
+        let buf = Buf::Heap(vec![0; buf_len.max(PCAP_HDR_LEN)]);
+        Self::with_src(Src::Stream(src), buf, name, file_size)
+    }
+
+    fn with_src(
+        src: Src,
+        buf: Buf,
+        name: &str,
+        file_size: Option<u64>,
+    ) -> Result<PcapReader, InputError> {
         let mut rd = PcapReader {
             src,
             name: name.to_string(),
             file_size,
-            buf: vec![0; buf_len.max(PCAP_HDR_LEN)],
+            buf,
             start: 0,
             end: 0,
             base: 0,
@@ -463,27 +556,27 @@ impl PcapReader {
         if self.end - self.start >= want {
             return Ok(self.end - self.start);
         }
-        if self.buf.len() - self.start < want {
+        let (src, buf) = match (&mut self.src, &mut self.buf) {
+            (Src::Stream(src), Buf::Heap(buf)) => (src, buf),
+            _ => return self.remap(want),
+        };
+        if buf.len() - self.start < want {
             // Move the partial record to the front of the buffer.
-            self.buf.copy_within(self.start..self.end, 0);
+            buf.copy_within(self.start..self.end, 0);
             self.base += self.start as u64;
             self.end -= self.start;
             self.start = 0;
         }
         while !self.eof && self.end - self.start < want {
-            if self.end == self.buf.len() {
+            if self.end == buf.len() {
                 // Only reachable with start == 0 and a record larger than the buffer.
-                let new_len = self
-                    .buf
-                    .len()
-                    .saturating_mul(2)
-                    .min(want.max(self.buf.len() + 1));
-                self.buf.resize(new_len, 0);
+                let new_len = buf.len().saturating_mul(2).min(want.max(buf.len() + 1));
+                buf.resize(new_len, 0);
             }
-            match self.src.read(&mut self.buf[self.end..]) {
+            match src.read(&mut buf[self.end..]) {
                 Ok(0) => self.eof = true,
                 // min(): a misbehaving reader must not push `end` past the buffer.
-                Ok(n) => self.end = self.end.saturating_add(n).min(self.buf.len()),
+                Ok(n) => self.end = self.end.saturating_add(n).min(buf.len()),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     let off = self.base + self.end as u64;
@@ -491,6 +584,55 @@ impl PcapReader {
                 }
             }
         }
+        Ok(self.end - self.start)
+    }
+
+    /// [`PcapReader::fill`] for a mapped file: maps the next window, from the page of the
+    /// first unconsumed byte, at least `want` bytes long when the file has them. The old
+    /// window is unmapped when the last record handed out of it is dropped.
+    fn remap(&mut self, want: usize) -> Result<usize, InputError> {
+        let Src::File {
+            file,
+            size,
+            consumed,
+            window,
+        } = &mut self.src
+        else {
+            return Ok(self.end - self.start);
+        };
+        let pos = self.base + self.start as u64;
+        let avail = self.end - self.start;
+        if pos + want as u64 > *size {
+            // a file that grew since it was opened is read on, as a read loop would
+            if let Ok(m) = file.metadata() {
+                if m.len() > *size {
+                    *size = m.len();
+                    self.file_size = Some(*size);
+                }
+            }
+        }
+        if self.base + self.end as u64 >= *size {
+            self.eof = true;
+            return Ok(avail);
+        }
+        let aligned = pos - pos % mapped::page_size();
+        let lead = (pos - aligned) as usize;
+        let len = (lead + want.max(*window)).min((*size - aligned) as usize);
+        let win = match MapWindow::map(file, aligned, len) {
+            Ok(w) => w,
+            Err(e) => {
+                let off = self.base + self.end as u64;
+                return Err(self.fail(off, InputErrorKind::Io(e)));
+            }
+        };
+        if let Some(c) = consumed {
+            c.store(aligned + len as u64, Ordering::Relaxed);
+        }
+        self.eof = aligned + len as u64 >= *size;
+        self.buf = Buf::Map(Arc::new(win));
+        self.base = aligned;
+        self.start = lead;
+        self.end = len;
         Ok(self.end - self.start)
     }
 
@@ -540,6 +682,7 @@ impl PcapReader {
             len,
             linktype: self.linktype,
             data: &self.buf[s + PCAP_REC_LEN..s + total],
+            window: self.buf.window(),
         }))
     }
 
@@ -754,6 +897,7 @@ impl PcapReader {
             len,
             linktype: iface.linktype,
             data: &self.buf[s + data_off..s + data_off + caplen as usize],
+            window: self.buf.window(),
         }))
     }
 }
@@ -863,6 +1007,115 @@ mod tests {
         w32(&mut b, len, be);
         b.extend_from_slice(data);
         ng_block(v, be, NG_SPB, &b);
+    }
+
+    /// Reads `bytes` as a stream and as a mapped file (windows of one page, so records cross
+    /// window ends); both must give the same records and the same error at the same offset.
+    fn same_mapped_and_streamed(bytes: &[u8]) -> (Vec<Rec>, Option<InputError>) {
+        let mut path = std::env::temp_dir();
+        static SEQ: AtomicU64 = AtomicU64::new(0);
+        let k = SEQ.fetch_add(1, Ordering::Relaxed);
+        path.push(format!("tamandua-map-{}-{k}.pcap", std::process::id()));
+        std::fs::write(&path, bytes).expect("temp file");
+        let streamed = reader(bytes.to_vec()).map(|mut r| read_all(&mut r));
+        let consumed = Arc::new(AtomicU64::new(0));
+        let page = mapped::page_size() as usize;
+        let mapped = PcapReader::from_file_windowed(
+            File::open(&path).expect("open"),
+            "test",
+            Some(consumed.clone()),
+            page,
+        )
+        .map(|mut r| {
+            let out = read_all(&mut r);
+            assert_eq!(r.bytes_consumed(), r.base + r.start as u64);
+            out
+        });
+        std::fs::remove_file(&path).ok();
+        match (streamed, mapped) {
+            (Ok((a, ea)), Ok((b, eb))) => {
+                assert_eq!(a, b, "records");
+                assert_eq!(
+                    ea.as_ref().map(|e| (e.offset, e.to_string())),
+                    eb.as_ref().map(|e| (e.offset, e.to_string())),
+                    "error"
+                );
+                if ea.is_none() {
+                    assert_eq!(consumed.load(Ordering::Relaxed), bytes.len() as u64);
+                }
+                (a, ea)
+            }
+            (Err(a), Err(b)) => {
+                assert_eq!((a.offset, a.to_string()), (b.offset, b.to_string()));
+                (Vec::new(), Some(a))
+            }
+            (a, b) => panic!("stream {:?} vs mapped {:?}", a.err(), b.err()),
+        }
+    }
+
+    #[test]
+    fn mapped_reading_equals_streamed_reading() {
+        let page = mapped::page_size() as usize;
+        // pcap, both byte orders, records of many sizes (some longer than a window)
+        for be in [false, true] {
+            let mut v = pcap_header(be, true, 65535, 1);
+            for i in 0..200u32 {
+                let n = [0, 1, 60, 1500, page - 16, page, 3 * page + 5][i as usize % 7];
+                let data: Vec<u8> = (0..n).map(|j| (j as u32 * 7 + i) as u8).collect();
+                pcap_rec(&mut v, be, 1000 + i, i * 3, n as u32 + 4, &data);
+            }
+            let (recs, err) = same_mapped_and_streamed(&v);
+            assert_eq!(recs.len(), 200);
+            assert!(err.is_none());
+            // cut inside the last record: the same truncation error, the same records before
+            let cut = &v[..v.len() - 3];
+            let (recs, err) = same_mapped_and_streamed(cut);
+            assert_eq!(recs.len(), 199);
+            assert!(matches!(
+                err.map(|e| e.kind),
+                Some(InputErrorKind::Truncated { .. })
+            ));
+        }
+        // pcapng with two interfaces and blocks crossing window ends
+        let mut v = Vec::new();
+        shb(&mut v, false);
+        idb(&mut v, false, 1, 0, &[]);
+        idb(&mut v, false, 101, 0, &[(NG_OPT_TSRESOL, &[9])]);
+        for i in 0..100u32 {
+            let data = vec![i as u8; [10, 700, page + 3][i as usize % 3]];
+            epb(
+                &mut v,
+                false,
+                i % 2,
+                1_000_000 + i as u64,
+                data.len() as u32,
+                &data,
+            );
+        }
+        let (recs, err) = same_mapped_and_streamed(&v);
+        assert_eq!((recs.len(), err.is_none()), (100, true));
+        // empty and header-only files
+        same_mapped_and_streamed(&[]);
+        same_mapped_and_streamed(&pcap_header(false, false, 65535, 1)[..10]);
+        let (recs, err) = same_mapped_and_streamed(&pcap_header(false, false, 65535, 1));
+        assert!(recs.is_empty() && err.is_none());
+    }
+
+    #[test]
+    fn mapped_records_point_into_a_window_that_outlives_the_reader() {
+        let mut v = pcap_header(false, false, 65535, 1);
+        pcap_rec(&mut v, false, 1, 2, 4, b"abcd");
+        let mut path = std::env::temp_dir();
+        path.push(format!("tamandua-map-keep-{}.pcap", std::process::id()));
+        std::fs::write(&path, &v).expect("temp file");
+        let mut r =
+            PcapReader::from_file(File::open(&path).expect("open"), "t", None).expect("reader");
+        let rec = r.next_record().expect("ok").expect("a record");
+        let w = rec.window.expect("mapped").clone();
+        let off = w.offset_of(rec.data).expect("in the window") as usize;
+        drop(r);
+        std::fs::remove_file(&path).ok();
+        assert_eq!(&w.bytes()[off..off + 4], b"abcd");
     }
 
     #[test]

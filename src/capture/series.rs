@@ -892,6 +892,7 @@ impl Source for Series {
                             len: t.rec.len,
                             linktype: t.rec.linktype,
                             data: &t.rec.data,
+                            window: None,
                         }))
                     }
                     Ok(Msg::Done(Ok(bytes))) => {

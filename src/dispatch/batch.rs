@@ -2,10 +2,13 @@
 //! (worker → writer). Both are recycled through return rings, so the steady state allocates
 //! nothing.
 
+use crate::capture::mapped::MapWindow;
 use crate::dissect::PacketInfo;
 use crate::time::Ts;
+use std::sync::Arc;
 
-/// One packet in a batch: its metadata, and where its bytes and hdrDesc are in `bytes`.
+/// One packet in a batch: its metadata, where its bytes are (`data_off` in `bytes`, or in
+/// `windows[window - 1]` when `window` is not 0) and where its hdrDesc is in `bytes`.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct PktEntry {
     pub pkt_no: u64,
@@ -14,7 +17,8 @@ pub struct PktEntry {
     pub data_off: u32,
     pub caplen: u32,
     pub desc_off: u32,
-    pub desc_len: u32,
+    pub desc_len: u16,
+    pub window: u16,
     pub info: PacketInfo,
 }
 
@@ -23,6 +27,9 @@ pub struct PktEntry {
 pub struct PacketBatch {
     pub bytes: Vec<u8>,
     pub pkts: Vec<PktEntry>,
+    /// The mapped windows of the input file that packets of this batch point into (kept
+    /// mapped until the worker is done with the batch).
+    pub windows: Vec<Arc<MapWindow>>,
     /// The reader's position when the batch was sent: the number and time of the last packet
     /// read. Workers run a timeout pass with it so idle shards still expire flows.
     pub tick: Option<(u64, Ts)>,
@@ -50,17 +57,43 @@ impl PacketBatch {
     pub fn clear(&mut self) {
         self.bytes.clear();
         self.pkts.clear();
+        self.windows.clear();
         self.tick = None;
         self.eof = false;
         self.clock.clear();
     }
 
+    #[inline]
     pub fn data(&self, e: &PktEntry) -> &[u8] {
-        &self.bytes[e.data_off as usize..(e.data_off + e.caplen) as usize]
+        let src = match e.window {
+            0 => &self.bytes[..],
+            w => self.windows[w as usize - 1].bytes(),
+        };
+        &src[e.data_off as usize..e.data_off as usize + e.caplen as usize]
+    }
+
+    /// Where a packet's bytes go: a reference into `window` when they lie in it (no copy),
+    /// else a copy in `bytes`. Returns (`window` index + 1 or 0, offset).
+    #[inline]
+    pub fn place_data(&mut self, data: &[u8], window: Option<&Arc<MapWindow>>) -> (u16, u32) {
+        if let Some(w) = window {
+            if let Some(off) = w.offset_of(data) {
+                let same = self.windows.last().is_some_and(|l| Arc::ptr_eq(l, w));
+                if !same && self.windows.len() < u16::MAX as usize {
+                    self.windows.push(w.clone());
+                }
+                if self.windows.last().is_some_and(|l| Arc::ptr_eq(l, w)) {
+                    return (self.windows.len() as u16, off);
+                }
+            }
+        }
+        let off = self.bytes.len() as u32;
+        self.bytes.extend_from_slice(data);
+        (0, off)
     }
 
     pub fn desc(&self, e: &PktEntry) -> &[u8] {
-        &self.bytes[e.desc_off as usize..(e.desc_off + e.desc_len) as usize]
+        &self.bytes[e.desc_off as usize..e.desc_off as usize + e.desc_len as usize]
     }
 }
 
@@ -162,5 +195,63 @@ impl OutBatch {
     /// Bytes held, to decide when to hand the batch over.
     pub fn size(&self) -> usize {
         self.records.len() + self.pkt_txt.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn packets_in_a_mapped_window_are_referenced_others_copied() {
+        let mut path = std::env::temp_dir();
+        path.push(format!("tamandua-batch-{}", std::process::id()));
+        let content: Vec<u8> = (0..8192u32).map(|i| (i % 253) as u8).collect();
+        std::fs::File::create(&path)
+            .and_then(|mut f| f.write_all(&content))
+            .expect("temp file");
+        let f = std::fs::File::open(&path).expect("open");
+        let w1 = Arc::new(MapWindow::map(&f, 0, 4096).expect("map"));
+        let w2 = Arc::new(MapWindow::map(&f, 4096, 4096).expect("map"));
+        std::fs::remove_file(&path).ok();
+        let mut b = PacketBatch::default();
+        let add = |b: &mut PacketBatch, data: &[u8], w: Option<&Arc<MapWindow>>| {
+            let (window, data_off) = b.place_data(data, w);
+            b.pkts.push(PktEntry {
+                data_off,
+                caplen: data.len() as u32,
+                window,
+                ..Default::default()
+            });
+            window
+        };
+        let heap = vec![9u8; 30];
+        assert_eq!(add(&mut b, &w1.bytes()[100..160], Some(&w1)), 1);
+        assert_eq!(add(&mut b, &w1.bytes()[4000..4096], Some(&w1)), 1);
+        assert_eq!(add(&mut b, &w2.bytes()[0..10], Some(&w2)), 2);
+        // not a slice of the window it names: copied
+        assert_eq!(add(&mut b, &heap, Some(&w2)), 0);
+        assert_eq!(add(&mut b, &w1.bytes()[..5], None), 0);
+        assert_eq!(b.windows.len(), 2, "one reference per window");
+        assert_eq!(
+            b.bytes.len(),
+            35,
+            "only the copies are in the batch's bytes"
+        );
+        let want: [&[u8]; 5] = [
+            &content[100..160],
+            &content[4000..4096],
+            &content[4096..4106],
+            &heap,
+            &content[..5],
+        ];
+        for (e, want) in b.pkts.iter().zip(want) {
+            assert_eq!(b.data(e), want);
+        }
+        // the worker's clear() releases the windows
+        b.clear();
+        assert!(b.windows.is_empty());
+        assert_eq!(Arc::strong_count(&w1), 1);
     }
 }

@@ -11,6 +11,7 @@ pub mod batch;
 pub mod placement;
 pub mod ring;
 
+use crate::capture::mapped::MapWindow;
 use crate::dissect::{Dissector, FlowClass, PacketInfo};
 use crate::flowstat::*;
 use crate::report::counters::Counters;
@@ -157,8 +158,17 @@ impl Dispatcher {
         ((hash as u128 * workers as u128) >> 64) as usize
     }
 
-    /// Handles one capture record: counting, dissection, and hand-off to a worker.
-    pub fn packet(&mut self, pkt_no: u64, ts: Ts, data: &[u8], wire_len: u32, linktype: u32) {
+    /// Handles one capture record: counting, dissection, and hand-off to a worker. Bytes that
+    /// lie in a mapped `window` of the input are handed over by reference, others copied.
+    pub fn packet(
+        &mut self,
+        pkt_no: u64,
+        ts: Ts,
+        data: &[u8],
+        wire_len: u32,
+        linktype: u32,
+        window: Option<&Arc<MapWindow>>,
+    ) {
         let desc = self
             .ingest
             .ingest_into(ts, data, wire_len, linktype, &mut self.scratch);
@@ -166,8 +176,7 @@ impl Dispatcher {
         let w = Self::worker_of(info.key.dispatch_hash(), self.lanes.len());
         let lane = &mut self.lanes[w];
         let b = &mut lane.batch;
-        let data_off = b.bytes.len() as u32;
-        b.bytes.extend_from_slice(data);
+        let (window, data_off) = b.place_data(data, window);
         let desc_off = b.bytes.len() as u32;
         b.bytes.extend_from_slice(desc);
         b.pkts.push(PktEntry {
@@ -177,7 +186,8 @@ impl Dispatcher {
             data_off,
             caplen: data.len() as u32,
             desc_off,
-            desc_len: desc.len() as u32,
+            desc_len: desc.len() as u16,
+            window,
             info: *info,
         });
         self.last = Some((pkt_no, ts));
