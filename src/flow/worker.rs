@@ -250,6 +250,12 @@ impl Worker {
         let mut hashes = [None::<KeyHash>; RING];
         let mut slots = [None::<u32>; RING];
         let stage1 = |t: &FlowTable, e: &PktEntry| -> Option<KeyHash> {
+            // the packet's first bytes (link and IP headers) were last in the reader's cache
+            let data = batch.data(e);
+            crate::flow::table::prefetch_ptr(data.as_ptr());
+            if data.len() > 64 {
+                crate::flow::table::prefetch_ptr(data.as_ptr().wrapping_add(64));
+            }
             let info = &e.info;
             if info.class == FlowClass::NoFlow
                 || (info.class == FlowClass::Ip && info.frag == Frag::Later)

@@ -148,15 +148,18 @@ impl Record {
         self.needs |= needs;
     }
     /// Declares global order-dependent bits this record sets (see the type's comment).
+    #[inline]
     pub fn mark_sets(&mut self, bits: u64) {
         self.sets |= bits;
     }
     /// A u16 that is `plain` in the primary rendering and `alt` in the alternative one.
+    #[inline]
     pub fn split_u16(&mut self, plain: u16, alt: u16) {
         self.buf.extend_from_slice(&plain.to_le_bytes());
         self.alt.extend_from_slice(&alt.to_le_bytes());
     }
     /// A string that differs between the two renderings.
+    #[inline]
     pub fn split_str(&mut self, plain: &[u8], alt: &[u8]) {
         let (p, a) = (
             plain.len().min(u16::MAX as usize),
@@ -167,51 +170,66 @@ impl Record {
         self.alt.extend_from_slice(&(a as u16).to_le_bytes());
         self.alt.extend_from_slice(&alt[..a]);
     }
+    #[inline]
     pub fn reps(&mut self, n: u32) {
         self.put(&n.to_le_bytes());
     }
+    #[inline]
     pub fn u8(&mut self, v: u8) {
         self.put(&[v]);
     }
+    #[inline]
     pub fn u16(&mut self, v: u16) {
         self.put(&v.to_le_bytes());
     }
+    #[inline]
     pub fn u32(&mut self, v: u32) {
         self.put(&v.to_le_bytes());
     }
+    #[inline]
     pub fn u64(&mut self, v: u64) {
         self.put(&v.to_le_bytes());
     }
+    #[inline]
     pub fn i8(&mut self, v: i8) {
         self.put(&[v as u8]);
     }
+    #[inline]
     pub fn i16(&mut self, v: i16) {
         self.u16(v as u16);
     }
+    #[inline]
     pub fn i32(&mut self, v: i32) {
         self.u32(v as u32);
     }
+    #[inline]
     pub fn i64(&mut self, v: i64) {
         self.u64(v as u64);
     }
+    #[inline]
     pub fn f32(&mut self, v: f32) {
         self.put(&v.to_le_bytes());
     }
+    #[inline]
     pub fn f64(&mut self, v: f64) {
         self.put(&v.to_le_bytes());
     }
+    #[inline]
     pub fn ts(&mut self, sec: u64, nsec: u32) {
         self.u64(sec);
         self.u32(nsec);
     }
+    #[inline]
     pub fn mac(&mut self, m: [u8; 6]) {
         self.put(&m);
     }
     /// `ver` 4 or 6 (address in the first 4 or all 16 bytes), 0 for "no IP" (`-`).
+    #[inline]
     pub fn ip(&mut self, ver: u8, a: &[u8; 16]) {
         self.put(&[ver]);
         self.put(a);
     }
+    #[inline]
     pub fn str(&mut self, s: &[u8]) {
         let n = s.len().min(u16::MAX as usize);
         self.u16(n as u16);
