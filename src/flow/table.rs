@@ -495,6 +495,17 @@ pub struct FlowTable {
     /// Set by [`FlowTable::drain`]: every flow is about to be written, the index is no longer
     /// kept (nor may it be used).
     draining: bool,
+    /// Nothing is due at any pass time below this (ns, [`seen_ns`]); `i64::MIN` when some
+    /// handler's bound is unknown. [`FlowTable::nothing_due`] reads one entry per handler at
+    /// every packet; with these bounds, as long as the entries it read stay where they are,
+    /// one compare does, and a handler whose entry moved is looked at alone.
+    quiet_until: i64,
+    /// Per handler: the log position of the first live entry after its sentinel ([`NIL`]:
+    /// none) and the time up to which that entry is not due (`i64::MIN`: unknown). Dropped
+    /// when the entry goes stale (or its time goes back).
+    quiet: Vec<(u32, i64)>,
+    /// Some sentinel had no entry after it: the next entry pushed at the head is its first.
+    watch_open: bool,
 }
 
 impl FlowTable {
@@ -517,6 +528,9 @@ impl FlowTable {
             capacity,
             alarms: 0,
             draining: false,
+            quiet_until: i64::MIN,
+            quiet: Vec::new(),
+            watch_open: true,
         };
         for &to in timeouts {
             if t.handlers.iter().any(|h| h.timeout == to) {
@@ -526,7 +540,17 @@ impl FlowTable {
             t.handlers.push(Handler::new(to));
         }
         t.handlers.sort_by(|a, b| b.timeout.total_cmp(&a.timeout));
+        t.quiet = vec![(NIL, i64::MIN); t.handlers.len()];
         t
+    }
+
+    /// Forgets every handler's quiet bound (the sentinels or the log positions change).
+    #[inline]
+    fn forget_quiet(&mut self) {
+        self.quiet_until = i64::MIN;
+        for q in &mut self.quiet {
+            q.1 = i64::MIN;
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -699,6 +723,13 @@ impl FlowTable {
     #[inline]
     fn mark_stale(&mut self, pos: u32) {
         self.stale[pos as usize >> 6] |= 1 << (pos & 63);
+        for q in &mut self.quiet {
+            if q.0 == pos {
+                // another entry is now the first after that sentinel
+                q.1 = i64::MIN;
+                self.quiet_until = i64::MIN;
+            }
+        }
     }
 
     /// Sets the time of a flow's last packet (and the LRU log's copy: call it after the
@@ -709,7 +740,13 @@ impl FlowTable {
         f.last_seen = ts;
         let pos = f.lru_pos;
         if let Some(e) = self.lru.get_mut(pos as usize) {
-            e.seen = seen_ns(ts);
+            let seen = seen_ns(ts);
+            // a later time only makes the entry due later: the quiet bound still holds
+            let back = seen < e.seen;
+            e.seen = seen;
+            if back {
+                self.forget_quiet();
+            }
         }
     }
 
@@ -753,6 +790,16 @@ impl FlowTable {
             self.lru_make_room();
         }
         let pos = self.lru.len() as u32;
+        if self.watch_open {
+            // the new entry is the first after every sentinel at the head
+            self.watch_open = false;
+            self.quiet_until = i64::MIN;
+            for q in &mut self.quiet {
+                if q.0 == NIL {
+                    q.1 = i64::MIN;
+                }
+            }
+        }
         let f = self.flows.get_mut(s);
         f.lru_pos = pos;
         let e = LogEntry::of(s, f);
@@ -777,6 +824,7 @@ impl FlowTable {
 
     /// Drops the stale entries from the log; flows and sentinels keep their order.
     fn lru_compact(&mut self) {
+        self.forget_quiet();
         let mut order: Vec<usize> = (0..self.handlers.len()).collect();
         order.sort_by_key(|&h| self.handlers[h].sentinel);
         let mut next = 0;
@@ -855,20 +903,47 @@ impl FlowTable {
     #[inline]
     pub fn nothing_due(&mut self, now: Ts) -> bool {
         let now = Now::new(now);
+        if now.ns < self.quiet_until && now.ns != SEEN_FAR {
+            return true;
+        }
         let tail = self.lru_tail.get() as usize;
+        let mut until = i64::MAX;
         for hi in 0..self.handlers.len() {
+            let q = self.quiet[hi];
+            if now.ns < q.1 && now.ns != SEEN_FAR {
+                // this handler's first entry is where it was, and not due yet
+                until = until.min(q.1);
+                continue;
+            }
             let h = self.handlers[hi];
             let i = self.lru_next((h.sentinel as usize).max(tail));
             self.handlers[hi].sentinel = i as u32;
             // the next walk of this handler starts here and goes on into the following
             // entries: have their line (the log's old part, not cached) when it comes
             prefetch_ptr(self.lru.as_ptr().wrapping_add(i + 4) as *const u8);
-            if let Some(&e) = self.lru.get(i) {
-                if self.entry_due(now, e, h.timeout, h.bounds) {
-                    return false;
+            self.quiet[hi] = match self.lru.get(i) {
+                Some(&e) => {
+                    if self.entry_due(now, e, h.timeout, h.bounds) {
+                        self.quiet[hi] = (i as u32, i64::MIN);
+                        self.quiet_until = i64::MIN;
+                        return false;
+                    }
+                    // not due while now - seen < lo (see `entry_due`)
+                    let q = if e.seen == SEEN_FAR {
+                        i64::MIN
+                    } else {
+                        e.seen.saturating_add(h.bounds.0)
+                    };
+                    (i as u32, q)
                 }
-            }
+                None => {
+                    self.watch_open = true;
+                    (NIL, i64::MAX)
+                }
+            };
+            until = until.min(self.quiet[hi].1);
         }
+        self.quiet_until = until;
         true
     }
 
@@ -877,6 +952,8 @@ impl FlowTable {
     /// insert or move flows).
     pub fn timeout_pass(&mut self, now: Ts, mut expire: impl FnMut(&mut FlowTable, u32)) {
         let now = Now::new(now);
+        // the sentinels move
+        self.forget_quiet();
         // the bounds of the last timeout looked up: the flows walked nearly all share one or
         // two timeout values
         let mut memo = (f32::NAN, (0i64, 0i64));
@@ -1417,6 +1494,116 @@ mod tests {
                 assert_eq!(timed_out(now, last, to), age(now, last) >= to);
             }
         }
+    }
+
+    impl FlowTable {
+        /// [`FlowTable::nothing_due`] computed from the log alone, without the quiet bound
+        /// and without moving anything.
+        fn nothing_due_fresh(&self, now: Ts) -> bool {
+            let now = Now::new(now);
+            let tail = self.lru_tail.get() as usize;
+            self.handlers.iter().all(|h| {
+                let i = self.lru_next((h.sentinel as usize).max(tail));
+                self.lru
+                    .get(i)
+                    .is_none_or(|&e| !self.entry_due(now, e, h.timeout, h.bounds))
+            })
+        }
+    }
+
+    #[test]
+    fn the_quiet_bound_never_hides_a_due_flow() {
+        // random moves, new flows, removals, packets with older times and passes; between
+        // them nothing_due is asked at times around the bound it keeps, and must answer as
+        // a fresh look at the log does
+        let mut r = crate::testutil::XorShift(0x51ee_9d00_7b0d_0001);
+        let (mut hidden_checks, mut quiet_hits) = (0, 0);
+        for round in 0..40 {
+            let mut t = FlowTable::new(&[182.0, 10.0, 0.5], 0);
+            let mut live: Vec<u32> = Vec::new();
+            let mut now: u64 = 1_000_000;
+            // long enough for the log to be compacted several times
+            for n in 0..2000u32 {
+                match r.below(10) {
+                    0..=2 => {
+                        let s = t.insert(key(n + round * 1000), n as u64);
+                        t.set_last_seen(s, Ts::new(now / 1000, (now % 1000) as u32 * 1_000_000));
+                        t.set_timeout(s, [182.0, 10.0, 0.5][r.below(3) as usize]);
+                        live.push(s);
+                    }
+                    3..=6 if !live.is_empty() => {
+                        let s = live[r.below(live.len() as u64) as usize];
+                        t.touch(s, n as u64);
+                        // sometimes an older time (unsorted captures)
+                        let at =
+                            now.saturating_sub(if r.below(4) == 0 { r.below(20_000) } else { 0 });
+                        t.set_last_seen(s, Ts::new(at / 1000, (at % 1000) as u32 * 1_000_000));
+                    }
+                    7 if !live.is_empty() => {
+                        let k = r.below(live.len() as u64) as usize;
+                        t.remove(live.swap_remove(k));
+                    }
+                    8 => {
+                        let at = Ts::new(now / 1000, 0);
+                        let mut gone = Vec::new();
+                        t.timeout_pass(at, |t, s| {
+                            gone.push(s);
+                            t.detach(s);
+                        });
+                        for s in gone {
+                            t.free_detached(s);
+                            live.retain(|&x| x != s);
+                        }
+                    }
+                    _ => now += r.below(3000),
+                }
+                // ask around the bound the table keeps (and anywhere)
+                for _ in 0..3 {
+                    let q = if t.quiet_until > 0 && t.quiet_until < i64::MAX && r.below(2) == 0 {
+                        let b = t.quiet_until + r.below(2_000_000_000) as i64 - 1_000_000_000;
+                        b.max(0) as u64
+                    } else if r.below(4) == 0 {
+                        now * 1_000_000 + r.below(30_000_000_000)
+                    } else {
+                        // shortly after the last packet: mostly nothing due
+                        now * 1_000_000 + r.below(400_000_000)
+                    };
+                    let at = Ts::new(q / 1_000_000_000, (q % 1_000_000_000) as u32);
+                    let fresh = t.nothing_due_fresh(at);
+                    let cached_bound = Now::new(at).ns < t.quiet_until;
+                    assert_eq!(t.nothing_due(at), fresh, "round {round}, op {n}, at {at:?}");
+                    hidden_checks += 1;
+                    quiet_hits += cached_bound as u32;
+                }
+            }
+        }
+        assert!(
+            quiet_hits * 10 > hidden_checks,
+            "the bound answered {quiet_hits} of {hidden_checks}"
+        );
+    }
+
+    #[test]
+    fn the_quiet_bound_follows_compaction() {
+        let mut t = FlowTable::new(&[10.0], 0);
+        let x = add(&mut t, 1, 50);
+        let a = add(&mut t, 2, 100);
+        // X moves to the head with an older time (an unsorted capture): A is now the flow
+        // after the sentinel, X right behind it
+        t.touch(x, 3);
+        t.set_last_seen(x, Ts::new(0, 0));
+        assert!(t.nothing_due(Ts::new(105, 0)), "A is 5 s idle");
+        // enough moves of two other flows to fill the log and compact it: A and X keep
+        // their order but not their positions
+        let (c, d) = (add(&mut t, 3, 100), add(&mut t, 4, 100));
+        let before = t.lru.capacity();
+        for k in 0..before as u64 {
+            t.touch(if k % 2 == 0 { c } else { d }, 10 + k);
+        }
+        assert_eq!(t.lru.capacity(), before, "compacted, not grown");
+        // A leaves the place after the sentinel: X (idle since 0) is due now
+        t.touch(a, 5_000);
+        assert!(!t.nothing_due(Ts::new(106, 0)));
     }
 
     /// The reference list's flows, oldest first, as table slots.
