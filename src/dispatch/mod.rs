@@ -135,8 +135,9 @@ pub struct Dispatcher {
     last: Option<(u64, Ts)>,
     /// Set when every CPU runs a worker (see [`placement`]).
     pub placement: Option<Placement>,
-    /// Where a packet is dissected before its worker is known.
-    scratch: PacketInfo,
+    /// Where a packet is dissected and its entry completed before its worker is known: the
+    /// entry then goes into that worker's batch in one copy.
+    scratch: PktEntry,
 }
 
 impl Dispatcher {
@@ -149,7 +150,7 @@ impl Dispatcher {
             since_tick: 0,
             last: None,
             placement: None,
-            scratch: PacketInfo::default(),
+            scratch: PktEntry::default(),
         }
     }
 
@@ -169,27 +170,26 @@ impl Dispatcher {
         linktype: u32,
         window: Option<&Arc<MapWindow>>,
     ) {
+        let e = &mut self.scratch;
         let desc = self
             .ingest
-            .ingest_into(ts, data, wire_len, linktype, &mut self.scratch);
-        let info = &self.scratch;
-        let w = Self::worker_of(info.key.dispatch_hash(), self.lanes.len());
-        let lane = &mut self.lanes[w];
-        let b = &mut lane.batch;
-        let (window, data_off) = b.place_data(data, window);
-        let desc_off = b.bytes.len() as u32;
+            .ingest_into(ts, data, wire_len, linktype, &mut e.info);
+        // one worker needs no hash
+        let w = match self.lanes.len() {
+            1 => 0,
+            n => Self::worker_of(e.info.key.dispatch_hash(), n),
+        };
+        let b = &mut self.lanes[w].batch;
+        (e.window, e.data_off) = b.place_data(data, window);
+        e.pkt_no = pkt_no;
+        e.ts = ts;
+        e.len = wire_len;
+        e.caplen = data.len() as u32;
+        e.desc_off = b.bytes.len() as u32;
+        e.desc_len = desc.len() as u16;
         b.bytes.extend_from_slice(desc);
-        b.pkts.push(PktEntry {
-            pkt_no,
-            ts,
-            len: wire_len,
-            data_off,
-            caplen: data.len() as u32,
-            desc_off,
-            desc_len: desc.len() as u16,
-            window,
-            info: *info,
-        });
+        // copied straight from the scratch entry (push(*e) copied it to the stack first)
+        b.pkts.extend_from_slice(std::slice::from_ref(e));
         self.last = Some((pkt_no, ts));
         let full = b.pkts.len() >= self.batch_packets;
         if self.lanes.len() > 1 {
@@ -202,10 +202,13 @@ impl Dispatcher {
         if full {
             self.send(w, false);
         }
-        // a shard that gets few packets still hears the clock in bounded batches
-        for i in 0..self.lanes.len() {
-            if self.lanes[i].batch.clock.len() >= 4 * self.batch_packets {
-                self.send(i, false);
+        // a shard that gets few packets still hears the clock in bounded batches (one worker
+        // has no clock to hear)
+        if self.lanes.len() > 1 {
+            for i in 0..self.lanes.len() {
+                if self.lanes[i].batch.clock.len() >= 4 * self.batch_packets {
+                    self.send(i, false);
+                }
             }
         }
         self.since_tick += 1;
@@ -274,5 +277,54 @@ mod tests {
         }
         assert!(seen.iter().all(|&n| n > 800), "{seen:?}");
         assert_eq!(Dispatcher::worker_of(u64::MAX, 1), 0);
+    }
+
+    /// The hash as it was first written (every address half mixed): flows must keep going to
+    /// the same worker (see [`crate::dissect::FlowKey::dispatch_hash`]).
+    fn reference_dispatch_hash(k: &crate::dissect::FlowKey) -> u64 {
+        use crate::dissect::mix64;
+        let w = |a: &[u8; 16], i: usize| u64::from_le_bytes(a[i..i + 8].try_into().unwrap());
+        let a = mix64(w(&k.src, 0)) ^ mix64(w(&k.src, 8).rotate_left(17));
+        let b = mix64(w(&k.dst, 0)) ^ mix64(w(&k.dst, 8).rotate_left(17));
+        mix64(a.wrapping_add(b) ^ ((k.eth_type as u64) << 16 | k.vlan as u64))
+    }
+
+    #[test]
+    fn dispatch_hash_is_symmetric_and_spreads_flows() {
+        let mut r = crate::testutil::XorShift(0x1234_5678_9abc_def1);
+        for workers in [2usize, 3, 4] {
+            let mut seen = vec![0u32; workers];
+            for i in 0..4000 {
+                let mut k = crate::dissect::FlowKey {
+                    eth_type: 0x0800,
+                    sport: r.next() as u16,
+                    dport: 443,
+                    proto: 6,
+                    ..Default::default()
+                };
+                // IPv4 clients of one subnet talking to a few servers, and random IPv6 pairs
+                if i % 2 == 0 {
+                    k.src[..4].copy_from_slice(&[10, 1, (i >> 8) as u8, i as u8]);
+                    k.dst[..4].copy_from_slice(&[192, 168, 0, (r.next() % 4) as u8]);
+                } else {
+                    k.eth_type = 0x86dd;
+                    k.src = r.bytes(16).try_into().unwrap();
+                    k.dst = r.bytes(16).try_into().unwrap();
+                }
+                let h = k.dispatch_hash();
+                assert_eq!(h, reference_dispatch_hash(&k));
+                assert_eq!(h, k.reversed().dispatch_hash());
+                // ports and protocol do not count (fragments carry none)
+                k.sport = 0;
+                k.proto = 17;
+                assert_eq!(h, k.dispatch_hash());
+                seen[Dispatcher::worker_of(h, workers)] += 1;
+            }
+            let fair = 4000 / workers as u32;
+            assert!(
+                seen.iter().all(|&n| n > fair * 8 / 10),
+                "{workers} workers: {seen:?}"
+            );
+        }
     }
 }

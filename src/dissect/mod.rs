@@ -96,22 +96,28 @@ impl FlowKey {
     /// A hash that is the same for both directions and ignores ports and protocol, so that
     /// both directions, every fragment of a datagram and the same inner flow seen through
     /// different tunnels reach the same worker.
+    ///
+    /// Which worker a flow goes to shows in the output where flows tie (the order of flows
+    /// flushed at the same time, basicStats' biggest talker): the function must not change.
+    #[inline]
     pub fn dispatch_hash(&self) -> u64 {
-        let a = mix64(u64::from_le_bytes(
-            self.src[..8].try_into().unwrap_or([0; 8]),
-        )) ^ mix64(
-            u64::from_le_bytes(self.src[8..].try_into().unwrap_or([0; 8])).rotate_left(17),
-        );
-        let b = mix64(u64::from_le_bytes(
-            self.dst[..8].try_into().unwrap_or([0; 8]),
-        )) ^ mix64(
-            u64::from_le_bytes(self.dst[8..].try_into().unwrap_or([0; 8])).rotate_left(17),
-        );
+        // mix64(0) == 0: the upper halves of IPv4 (and L2) addresses need no mixing
+        let half = |a: &[u8; 16]| {
+            let lo = u64::from_le_bytes(a[..8].try_into().unwrap_or([0; 8]));
+            let hi = u64::from_le_bytes(a[8..].try_into().unwrap_or([0; 8]));
+            let hi = if hi == 0 {
+                0
+            } else {
+                mix64(hi.rotate_left(17))
+            };
+            mix64(lo) ^ hi
+        };
+        let (a, b) = (half(&self.src), half(&self.dst));
         mix64(a.wrapping_add(b) ^ ((self.eth_type as u64) << 16 | self.vlan as u64))
     }
 }
 
-/// A strong 64-bit finaliser (splitmix64's).
+/// A strong 64-bit finaliser (splitmix64's). Maps 0 to 0.
 #[inline]
 pub fn mix64(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
