@@ -5,13 +5,28 @@
 /// The sum modulo 2^32 of the little-endian 16-bit words of `s`; an odd last byte counts as a
 /// word with a zero high byte.
 ///
+/// With AVX2 (checked at run time, once) 32 bytes at a time: a quarter of the instructions of
+/// [`word_sum_portable`] on typical payloads. The order of the additions does not matter:
+/// every way of adding the words modulo 2^32 gives the same u32.
+#[inline]
+pub fn word_sum(s: &[u8]) -> u32 {
+    #[cfg(target_arch = "x86_64")]
+    if s.len() >= 32 && std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2 (checked just above).
+        return unsafe { x86::word_sum_avx2(s) };
+    }
+    word_sum_portable(s)
+}
+
+/// [`word_sum`] without SIMD intrinsics (the reference for the AVX2 version).
+///
 /// Written word by word on purpose: the compiler vectorises this loop (16 bytes per
 /// iteration, the words widened into four 32-bit lanes, x86-64 SSE2), which is already
 /// cheaper per byte than an 8-byte two-lane SWAR loop (`x & 0x0000ffff0000ffff` plus
 /// `(x >> 16) & 0x0000ffff0000ffff` in a u64): written that way it was compiled to scalar
 /// partial loads.
 #[inline]
-pub fn word_sum(s: &[u8]) -> u32 {
+pub fn word_sum_portable(s: &[u8]) -> u32 {
     let mut words = s.chunks_exact(2);
     let mut sum = 0u32;
     for w in &mut words {
@@ -21,6 +36,54 @@ pub fn word_sum(s: &[u8]) -> u32 {
         sum = sum.wrapping_add(*b as u32);
     }
     sum
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    /// [`super::word_sum`] with AVX2: each 32-bit lane of the accumulator adds the two words
+    /// it holds (`lane & 0xffff` and `lane >> 16`) of every 32-byte block; the lanes are added
+    /// at the end and the last bytes (fewer than 32) go through [`tail_sum`].
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn word_sum_avx2(s: &[u8]) -> u32 {
+        let low_words = _mm256_set1_epi32(0xffff);
+        let mut acc = _mm256_setzero_si256();
+        let mut blocks = s.chunks_exact(32);
+        for b in &mut blocks {
+            // SAFETY: `b` is 32 readable bytes; the load has no alignment requirement.
+            let v = _mm256_loadu_si256(b.as_ptr().cast::<__m256i>());
+            acc = _mm256_add_epi32(acc, _mm256_and_si256(v, low_words));
+            acc = _mm256_add_epi32(acc, _mm256_srli_epi32::<16>(v));
+        }
+        // eight lanes → four → two → one (wrapping, like the lanes themselves)
+        let four = _mm_add_epi32(
+            _mm256_castsi256_si128(acc),
+            _mm256_extracti128_si256::<1>(acc),
+        );
+        let two = _mm_add_epi32(four, _mm_unpackhi_epi64(four, four));
+        let one = _mm_add_epi32(two, _mm_shuffle_epi32::<0b01>(two));
+        (_mm_cvtsi128_si32(one) as u32).wrapping_add(tail_sum(blocks.remainder()))
+    }
+
+    /// [`super::word_sum`] of fewer than 32 bytes, 8 at a time in a u64: its two 32-bit halves
+    /// each collect at most 6 words, so neither carries into the other.
+    #[inline(always)]
+    fn tail_sum(s: &[u8]) -> u32 {
+        const LOW: u64 = 0x0000_ffff_0000_ffff;
+        let mut acc = 0u64;
+        let mut quads = s.chunks_exact(8);
+        for q in &mut quads {
+            let x = u64::from_le_bytes(q.try_into().unwrap_or([0; 8]));
+            acc += (x & LOW) + ((x >> 16) & LOW);
+        }
+        (acc as u32)
+            .wrapping_add((acc >> 32) as u32)
+            .wrapping_add(super::word_sum_portable(quads.remainder()))
+    }
 }
 
 /// The carries of a u32 accumulator folded back until 16 bits remain. Two rounds always
@@ -68,6 +131,35 @@ mod tests {
         assert_eq!(fold(0x0001_fffe), 0xffff);
         assert_eq!(fold(0xffff_ffff), 0xffff);
         assert_eq!(fold(0x1234), 0x1234);
+    }
+
+    #[test]
+    fn word_sum_equals_the_portable_sum_for_any_length_alignment_and_content() {
+        let mut r = crate::testutil::XorShift(0x2545_f491_4f6c_dd1d);
+        let mut buf = vec![0u8; 4200];
+        for round in 0..30_000 {
+            // random bytes, all-ones (the most carries) or mostly ones
+            match round % 3 {
+                0 => buf.iter_mut().for_each(|b| *b = r.next() as u8),
+                1 => buf.fill(0xff),
+                _ => buf
+                    .iter_mut()
+                    .for_each(|b| *b = 0xff ^ (r.below(16) == 0) as u8),
+            }
+            let start = r.below(64) as usize;
+            let len = match r.below(4) {
+                0 => r.below(70) as usize,
+                1 => r.below(1600) as usize,
+                _ => r.below((buf.len() - start) as u64 + 1) as usize,
+            };
+            let s = &buf[start..start + len];
+            assert_eq!(word_sum(s), word_sum_portable(s), "start {start} len {len}");
+        }
+        // enough 0xffff words to wrap the u32 and every lane many times
+        let big = vec![0xffu8; 1 << 20];
+        for len in [(1 << 20) - 1, 1 << 20, 65_537, 131_074] {
+            assert_eq!(word_sum(&big[..len]), word_sum_portable(&big[..len]));
+        }
     }
 
     #[test]
