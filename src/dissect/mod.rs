@@ -252,6 +252,7 @@ pub mod dlt {
     pub const IEEE802_11_RADIO: u32 = 127;
 
     /// Whether packets of this link type can be dissected.
+    #[inline]
     pub fn supported(l: u32) -> bool {
         matches!(
             l,
