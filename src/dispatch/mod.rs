@@ -46,6 +46,7 @@ impl Ingest {
     }
 
     /// [`Ingest::ingest`] into `info` (overwritten); returns the packet's hdrDesc.
+    #[inline]
     pub fn ingest_into(
         &mut self,
         ts: Ts,
@@ -82,17 +83,12 @@ impl Ingest {
         } else if st & L2_IPV6 != 0 {
             c.num_v6 += 1;
         }
-        if st & L3_IPVX != 0 {
-            c.num_vx += 1;
-        }
-        if st & L3_TRDO != 0 {
-            c.num_teredo += 1;
-        }
-        if st & L3_AYIYA != 0 {
-            c.num_ayiya += 1;
-        }
-        if st & L2_GRE != 0 {
-            c.num_gre += 1;
+        // rare: one test for the four
+        if st & (L3_IPVX | L3_TRDO | L3_AYIYA | L2_GRE) != 0 {
+            c.num_vx += (st & L3_IPVX != 0) as u64;
+            c.num_teredo += (st & L3_TRDO != 0) as u64;
+            c.num_ayiya += (st & L3_AYIYA != 0) as u64;
+            c.num_gre += (st & L2_GRE != 0) as u64;
         }
         if info.class == FlowClass::L2 {
             c.num_l2 += 1;

@@ -42,9 +42,11 @@ pub fn word_sum_portable(s: &[u8]) -> u32 {
 mod x86 {
     use std::arch::x86_64::*;
 
-    /// [`super::word_sum`] with AVX2: each 32-bit lane of the accumulator adds the two words
-    /// it holds (`lane & 0xffff` and `lane >> 16`) of every 32-byte block; the lanes are added
-    /// at the end and the last bytes (fewer than 32) go through [`tail_sum`].
+    /// [`super::word_sum`] with AVX2 (`s` at least 32 bytes long): each 32-bit lane of the
+    /// accumulator adds the two words it holds (`lane & 0xffff` and `lane >> 16`) of every
+    /// 32-byte block. The last whole words that do not fill a block are summed from the 32
+    /// bytes that end with them, the bytes already counted masked off; an odd last byte is
+    /// added on its own.
     ///
     /// # Safety
     /// The CPU must support AVX2.
@@ -52,10 +54,24 @@ mod x86 {
     pub(super) unsafe fn word_sum_avx2(s: &[u8]) -> u32 {
         let low_words = _mm256_set1_epi32(0xffff);
         let mut acc = _mm256_setzero_si256();
-        let mut blocks = s.chunks_exact(32);
+        let even = s.len() & !1;
+        let mut blocks = s[..even].chunks_exact(32);
         for b in &mut blocks {
             // SAFETY: `b` is 32 readable bytes; the load has no alignment requirement.
             let v = _mm256_loadu_si256(b.as_ptr().cast::<__m256i>());
+            acc = _mm256_add_epi32(acc, _mm256_and_si256(v, low_words));
+            acc = _mm256_add_epi32(acc, _mm256_srli_epi32::<16>(v));
+        }
+        let rest = blocks.remainder().len();
+        if rest > 0 {
+            // the 32 bytes ending at `even` start at an even offset (even >= 32), so their
+            // words are words of `s`; the first 32 - rest of them were counted above
+            let last = &s[even - 32..even];
+            // SAFETY: `last` is 32 readable bytes, and so is the slice of TAIL_MASK (it starts
+            // at `rest` < 32 and the array is 64 bytes long).
+            let v = _mm256_loadu_si256(last.as_ptr().cast::<__m256i>());
+            let keep = _mm256_loadu_si256(TAIL_MASK[rest..].as_ptr().cast::<__m256i>());
+            let v = _mm256_and_si256(v, keep);
             acc = _mm256_add_epi32(acc, _mm256_and_si256(v, low_words));
             acc = _mm256_add_epi32(acc, _mm256_srli_epi32::<16>(v));
         }
@@ -66,24 +82,20 @@ mod x86 {
         );
         let two = _mm_add_epi32(four, _mm_unpackhi_epi64(four, four));
         let one = _mm_add_epi32(two, _mm_shuffle_epi32::<0b01>(two));
-        (_mm_cvtsi128_si32(one) as u32).wrapping_add(tail_sum(blocks.remainder()))
+        let odd = if even < s.len() { s[even] as u32 } else { 0 };
+        (_mm_cvtsi128_si32(one) as u32).wrapping_add(odd)
     }
 
-    /// [`super::word_sum`] of fewer than 32 bytes, 8 at a time in a u64: its two 32-bit halves
-    /// each collect at most 6 words, so neither carries into the other.
-    #[inline(always)]
-    fn tail_sum(s: &[u8]) -> u32 {
-        const LOW: u64 = 0x0000_ffff_0000_ffff;
-        let mut acc = 0u64;
-        let mut quads = s.chunks_exact(8);
-        for q in &mut quads {
-            let x = u64::from_le_bytes(q.try_into().unwrap_or([0; 8]));
-            acc += (x & LOW) + ((x >> 16) & LOW);
+    /// The 32 bytes from `TAIL_MASK[n..]` keep the last `n` bytes of a block (`n` < 32).
+    static TAIL_MASK: [u8; 64] = {
+        let mut m = [0u8; 64];
+        let mut i = 32;
+        while i < 64 {
+            m[i] = 0xff;
+            i += 1;
         }
-        (acc as u32)
-            .wrapping_add((acc >> 32) as u32)
-            .wrapping_add(super::word_sum_portable(quads.remainder()))
-    }
+        m
+    };
 }
 
 /// The carries of a u32 accumulator folded back until 16 bits remain. Two rounds always
