@@ -188,19 +188,23 @@ impl Dispatcher {
         b.pkts.extend_from_slice(std::slice::from_ref(e));
         self.last = Some((pkt_no, ts));
         let full = b.pkts.len() >= self.batch_packets;
+        // a shard that gets few packets still hears the clock in bounded batches: the lanes
+        // whose clock reaches the bound are sent after this packet's lane (only a clock that
+        // grew can reach it: every lane leaves this function below the bound)
+        let mut clock_full = false;
         if self.lanes.len() > 1 {
+            let bound = 4 * self.batch_packets;
             for (i, other) in self.lanes.iter_mut().enumerate() {
                 if i != w {
                     other.batch.clock.push((pkt_no, ts));
+                    clock_full |= other.batch.clock.len() >= bound;
                 }
             }
         }
         if full {
             self.send(w, false);
         }
-        // a shard that gets few packets still hears the clock in bounded batches (one worker
-        // has no clock to hear)
-        if self.lanes.len() > 1 {
+        if clock_full {
             for i in 0..self.lanes.len() {
                 if self.lanes[i].batch.clock.len() >= 4 * self.batch_packets {
                     self.send(i, false);
