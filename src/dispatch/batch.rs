@@ -8,7 +8,10 @@ use crate::time::Ts;
 use std::sync::Arc;
 
 /// One packet in a batch: its metadata, where its bytes are (`data_off` in `bytes`, or in
-/// `windows[window - 1]` when `window` is not 0) and where its hdrDesc is in `bytes`.
+/// `windows[window - 1]` when `window` is not 0) and where its hdrDesc is: at `desc_off`
+/// (`desc_len` bytes) in `bytes`, or, when `desc_template` is not 0, the dissector's fixed
+/// text number `desc_template - 1` ([`crate::dissect::desc_template_text`]: most packets,
+/// whose hdrDesc is then not copied).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct PktEntry {
     pub pkt_no: u64,
@@ -19,6 +22,7 @@ pub struct PktEntry {
     pub desc_off: u32,
     pub desc_len: u16,
     pub window: u16,
+    pub desc_template: u8,
     pub info: PacketInfo,
 }
 
@@ -92,8 +96,12 @@ impl PacketBatch {
         (0, off)
     }
 
+    #[inline]
     pub fn desc(&self, e: &PktEntry) -> &[u8] {
-        &self.bytes[e.desc_off as usize..e.desc_off as usize + e.desc_len as usize]
+        match e.desc_template {
+            0 => &self.bytes[e.desc_off as usize..e.desc_off as usize + e.desc_len as usize],
+            t => crate::dissect::desc_template_text(t - 1),
+        }
     }
 }
 

@@ -167,9 +167,10 @@ impl Dispatcher {
         window: Option<&Arc<MapWindow>>,
     ) {
         let e = &mut self.scratch;
-        let desc = self
+        let has_desc = !self
             .ingest
-            .ingest_into(ts, data, wire_len, linktype, &mut e.info);
+            .ingest_into(ts, data, wire_len, linktype, &mut e.info)
+            .is_empty();
         // one worker needs no hash
         let w = match self.lanes.len() {
             1 => 0,
@@ -181,9 +182,23 @@ impl Dispatcher {
         e.ts = ts;
         e.len = wire_len;
         e.caplen = data.len() as u32;
-        e.desc_off = b.bytes.len() as u32;
-        e.desc_len = desc.len() as u16;
-        b.bytes.extend_from_slice(desc);
+        // the hdrDesc: the number of a fixed text, else a copy (the dissector's hdrDesc is
+        // this packet's when ingest_into returned it, i.e. when it is not empty)
+        let d = &self.ingest.dissector;
+        match d.desc_template() {
+            Some(t) if has_desc => {
+                e.desc_template = t + 1;
+                e.desc_off = 0;
+                e.desc_len = 0;
+            }
+            _ => {
+                let desc = if has_desc { d.hdr_desc() } else { &[] };
+                e.desc_template = 0;
+                e.desc_off = b.bytes.len() as u32;
+                e.desc_len = desc.len() as u16;
+                b.bytes.extend_from_slice(desc);
+            }
+        }
         // copied straight from the scratch entry (push(*e) copied it to the stack first)
         b.pkts.extend_from_slice(std::slice::from_ref(e));
         self.last = Some((pkt_no, ts));
@@ -277,6 +292,54 @@ mod tests {
         }
         assert!(seen.iter().all(|&n| n > 800), "{seen:?}");
         assert_eq!(Dispatcher::worker_of(u64::MAX, 1), 0);
+    }
+
+    #[test]
+    fn batches_give_back_each_packets_hdr_desc() {
+        // fast-path frames (fixed texts), others (copied texts) and empty records, mixed
+        let mut plain = vec![0x02, 0, 0, 0, 0, 1, 0x02, 0, 0, 0, 0, 2, 0x08, 0x00];
+        plain.extend_from_slice(&[0x45, 0, 0, 40, 0, 1, 0x40, 0, 64, 6, 0, 0]);
+        plain.extend_from_slice(&[10, 0, 0, 1, 10, 0, 0, 2]);
+        plain.extend_from_slice(&[0x9c, 0x40, 0, 80, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 2, 1, 0]);
+        plain.extend_from_slice(&[0, 0, 0, 0]);
+        let mut arp = plain.clone();
+        arp[12..14].copy_from_slice(&[0x08, 0x06]);
+        let mut vlan = plain[..12].to_vec();
+        vlan.extend_from_slice(&[0x81, 0x00, 0x00, 0x05]);
+        vlan.extend_from_slice(&plain[12..]);
+        let frames: [&[u8]; 5] = [&plain, &arp, &[], &vlan, &plain[..30]];
+        let lane = || Lane {
+            to_worker: Arc::new(Ring::new(4)),
+            free: Arc::new(Ring::new(4)),
+            batch: Box::default(),
+        };
+        let mut disp = Dispatcher::new(vec![lane()], 1000, 1000);
+        let mut want = Vec::new();
+        let mut d = Dissector::new();
+        for i in 0..40u64 {
+            let f = frames[i as usize % frames.len()];
+            disp.packet(i + 1, Ts::ZERO, f, f.len() as u32, 1, None);
+            want.push(if f.is_empty() {
+                Vec::new()
+            } else {
+                d.dissect(f, f.len() as u32, 1);
+                d.hdr_desc().to_vec()
+            });
+        }
+        let b = &disp.lanes[0].batch;
+        assert_eq!(b.pkts.len(), 40);
+        for (e, want) in b.pkts.iter().zip(&want) {
+            assert_eq!(b.desc(e), &want[..], "packet {}", e.pkt_no);
+        }
+        // the plain frames' texts were not copied
+        assert!(b.pkts.iter().any(|e| e.desc_template != 0));
+        let copied: usize = want
+            .iter()
+            .zip(&b.pkts)
+            .filter(|(_, e)| e.desc_template == 0)
+            .map(|(w, _)| w.len())
+            .sum();
+        assert_eq!(b.bytes.len(), copied + frames.iter().map(|f| f.len()).sum::<usize>() * 8);
     }
 
     /// The hash as it was first written (every address half mixed): flows must keep going to

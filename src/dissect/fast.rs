@@ -25,46 +25,40 @@ enum L4 {
     Icmp = 2,
 }
 
-/// hdrDesc of the fast-path frames, by VLAN tag count, IP version and [`L4`]: the names the
-/// full path writes one by one, and their count (`vlan{2}` counts two headers).
-const DESC: [[[Template; 3]; 2]; 3] = [
-    [
-        [
-            Template::new("eth:ipv4:tcp", 3),
-            Template::new("eth:ipv4:udp", 3),
-            Template::new("eth:ipv4:icmp", 3),
-        ],
-        [
-            Template::new("eth:ipv6:tcp", 3),
-            Template::new("eth:ipv6:udp", 3),
-            Template::new("eth:ipv6:icmpv6", 3),
-        ],
-    ],
-    [
-        [
-            Template::new("eth:vlan:ipv4:tcp", 4),
-            Template::new("eth:vlan:ipv4:udp", 4),
-            Template::new("eth:vlan:ipv4:icmp", 4),
-        ],
-        [
-            Template::new("eth:vlan:ipv6:tcp", 4),
-            Template::new("eth:vlan:ipv6:udp", 4),
-            Template::new("eth:vlan:ipv6:icmpv6", 4),
-        ],
-    ],
-    [
-        [
-            Template::new("eth:vlan{2}:ipv4:tcp", 5),
-            Template::new("eth:vlan{2}:ipv4:udp", 5),
-            Template::new("eth:vlan{2}:ipv4:icmp", 5),
-        ],
-        [
-            Template::new("eth:vlan{2}:ipv6:tcp", 5),
-            Template::new("eth:vlan{2}:ipv6:udp", 5),
-            Template::new("eth:vlan{2}:ipv6:icmpv6", 5),
-        ],
-    ],
+/// hdrDesc of the fast-path frames, at [`desc_index`]: the names the full path writes one by
+/// one, and their count (`vlan{2}` counts two headers).
+const DESC: [Template; 18] = [
+    Template::new("eth:ipv4:tcp", 3),
+    Template::new("eth:ipv4:udp", 3),
+    Template::new("eth:ipv4:icmp", 3),
+    Template::new("eth:ipv6:tcp", 3),
+    Template::new("eth:ipv6:udp", 3),
+    Template::new("eth:ipv6:icmpv6", 3),
+    Template::new("eth:vlan:ipv4:tcp", 4),
+    Template::new("eth:vlan:ipv4:udp", 4),
+    Template::new("eth:vlan:ipv4:icmp", 4),
+    Template::new("eth:vlan:ipv6:tcp", 4),
+    Template::new("eth:vlan:ipv6:udp", 4),
+    Template::new("eth:vlan:ipv6:icmpv6", 4),
+    Template::new("eth:vlan{2}:ipv4:tcp", 5),
+    Template::new("eth:vlan{2}:ipv4:udp", 5),
+    Template::new("eth:vlan{2}:ipv4:icmp", 5),
+    Template::new("eth:vlan{2}:ipv6:tcp", 5),
+    Template::new("eth:vlan{2}:ipv6:udp", 5),
+    Template::new("eth:vlan{2}:ipv6:icmpv6", 5),
 ];
+
+/// Where the hdrDesc of a fast-path frame is in [`DESC`].
+fn desc_index(tags: u16, v6: bool, l4: L4) -> usize {
+    tags as usize * 6 + v6 as usize * 3 + l4 as usize
+}
+
+/// The hdrDesc text of fast-path template `id` (as [`super::Dissector::desc_template`] gives
+/// it): what a packet batch carries instead of a copy of the text.
+pub fn desc_template_text(id: u8) -> &'static [u8] {
+    let t = &DESC[id as usize];
+    &t.text[..t.len as usize]
+}
 
 /// What the Ethernet header and its VLAN tags gave.
 #[derive(Clone, Copy)]
@@ -338,8 +332,9 @@ impl super::Dissector {
     /// Writes the hdrDesc of a fast-path frame; returns its header count.
     #[inline]
     fn set_desc(&mut self, tags: u16, v6: bool, l4: L4) -> u16 {
-        let t = &DESC[tags as usize][v6 as usize][l4 as usize];
-        self.desc.set(t);
+        let i = desc_index(tags, v6, l4);
+        let t = &DESC[i];
+        self.desc.set(t, i as u8);
         t.count
     }
 }

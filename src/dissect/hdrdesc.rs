@@ -45,6 +45,9 @@ pub struct HdrDesc {
     len: usize,
     pub count: u16,
     pub overrun: bool,
+    /// The caller's number of the [`Template`] the text is, if it is one unchanged (see
+    /// [`HdrDesc::set`]).
+    template: Option<u8>,
 }
 
 impl Default for HdrDesc {
@@ -54,6 +57,7 @@ impl Default for HdrDesc {
             len: 0,
             count: 0,
             overrun: false,
+            template: None,
         }
     }
 }
@@ -63,19 +67,29 @@ impl HdrDesc {
         self.len = 0;
         self.count = 0;
         self.overrun = false;
+        self.template = None;
     }
 
     pub fn as_bytes(&self) -> &[u8] {
         &self.buf[..self.len]
     }
 
-    /// Replaces the text with a template's.
+    /// Replaces the text with a template's; `id` is the caller's number for it, given back by
+    /// [`HdrDesc::template`] until the text changes.
     #[inline]
-    pub fn set(&mut self, t: &Template) {
+    pub fn set(&mut self, t: &Template, id: u8) {
         self.buf[..Template::SIZE].copy_from_slice(&t.text);
         self.len = t.len as usize;
         self.count = t.count;
         self.overrun = false;
+        self.template = Some(id);
+    }
+
+    /// The number of the template the text is ([`HdrDesc::set`]), None when it was built
+    /// name by name.
+    #[inline]
+    pub fn template(&self) -> Option<u8> {
+        self.template
     }
 
     /// Appends one header name. `first` names (the link layer) have no ':' prefix.
@@ -146,6 +160,7 @@ impl HdrDesc {
     }
 
     fn push_tail(&mut self, s: &[u8]) {
+        self.template = None;
         if self.overrun {
             return;
         }
@@ -210,11 +225,16 @@ mod tests {
             d.add("dtls1.2", false);
         }
         assert!(d.overrun);
-        d.set(&Template::new("eth:vlan{2}:ipv6:icmpv6", 5));
+        assert_eq!(d.template(), None);
+        d.set(&Template::new("eth:vlan{2}:ipv6:icmpv6", 5), 7);
         assert_eq!(d.as_bytes(), b"eth:vlan{2}:ipv6:icmpv6");
-        assert_eq!((d.count, d.overrun), (5, false));
+        assert_eq!((d.count, d.overrun, d.template()), (5, false, Some(7)));
         d.add("x", false);
         assert_eq!(d.as_bytes(), b"eth:vlan{2}:ipv6:icmpv6:x");
+        assert_eq!(d.template(), None);
+        d.set(&Template::new("eth", 1), 0);
+        d.clear();
+        assert_eq!(d.template(), None);
     }
 
     #[test]

@@ -8,6 +8,8 @@
 
 mod fast;
 pub mod hdrdesc;
+
+pub use fast::desc_template_text;
 pub mod names;
 
 use crate::flowstat::*;
@@ -2451,6 +2453,13 @@ impl Dissector {
     /// hdrDesc of the last dissected packet.
     pub fn hdr_desc(&self) -> &[u8] {
         self.desc.as_bytes()
+    }
+
+    /// When the hdrDesc of the last dissected packet is one of the fast path's fixed texts:
+    /// its number for [`desc_template_text`] (a batch then carries the number, not the text).
+    #[inline]
+    pub fn desc_template(&self) -> Option<u8> {
+        self.desc.template()
     }
 
     /// Warnings raised by the last dissected packet.
