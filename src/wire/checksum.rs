@@ -5,13 +5,15 @@
 /// The sum modulo 2^32 of the little-endian 16-bit words of `s`; an odd last byte counts as a
 /// word with a zero high byte.
 ///
-/// With AVX2 (checked at run time, once) 32 bytes at a time: a quarter of the instructions of
-/// [`word_sum_portable`] on typical payloads. The order of the additions does not matter:
-/// every way of adding the words modulo 2^32 gives the same u32.
+/// From 128 bytes on, with AVX2 (checked at run time, once), 32 bytes at a time: a quarter of
+/// the instructions of [`word_sum_portable`] on a full-size payload, and half its time (39 ns
+/// instead of 89 for 1460 bytes). Below, the call and the final reduction outweigh the gain
+/// (64 bytes: 5.3 ns instead of 4.1). The order of the additions does not matter: every way of
+/// adding the words modulo 2^32 gives the same u32.
 #[inline]
 pub fn word_sum(s: &[u8]) -> u32 {
     #[cfg(target_arch = "x86_64")]
-    if s.len() >= 32 && std::arch::is_x86_feature_detected!("avx2") {
+    if s.len() >= 128 && std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU has AVX2 (checked just above).
         return unsafe { x86::word_sum_avx2(s) };
     }
@@ -166,6 +168,19 @@ mod tests {
             };
             let s = &buf[start..start + len];
             assert_eq!(word_sum(s), word_sum_portable(s), "start {start} len {len}");
+        }
+        // the AVX2 kernel itself on every length it accepts up to 300, every start parity
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            buf.iter_mut().for_each(|b| *b = r.next() as u8);
+            for start in 0..2 {
+                for len in 32..300 {
+                    let s = &buf[start..start + len];
+                    // SAFETY: the CPU has AVX2 (checked above).
+                    let v = unsafe { x86::word_sum_avx2(s) };
+                    assert_eq!(v, word_sum_portable(s), "start {start} len {len}");
+                }
+            }
         }
         // enough 0xffff words to wrap the u32 and every lane many times
         let big = vec![0xffu8; 1 << 20];
