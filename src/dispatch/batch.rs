@@ -80,6 +80,20 @@ impl PacketBatch {
     /// else a copy in `bytes`. Returns (`window` index + 1 or 0, offset).
     #[inline]
     pub fn place_data(&mut self, data: &[u8], window: Option<&Arc<MapWindow>>) -> (u16, u32) {
+        // the common case, inlined: in the window the batch already refers to
+        if let Some(w) = window {
+            if let Some(off) = w.offset_of(data) {
+                if self.windows.last().is_some_and(|l| Arc::ptr_eq(l, w)) {
+                    return (self.windows.len() as u16, off);
+                }
+            }
+        }
+        self.place_data_general(data, window)
+    }
+
+    /// [`PacketBatch::place_data`] in every case.
+    #[inline(never)]
+    fn place_data_general(&mut self, data: &[u8], window: Option<&Arc<MapWindow>>) -> (u16, u32) {
         if let Some(w) = window {
             if let Some(off) = w.offset_of(data) {
                 let same = self.windows.last().is_some_and(|l| Arc::ptr_eq(l, w));
