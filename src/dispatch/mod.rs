@@ -101,7 +101,8 @@ impl Ingest {
         let n = info.num_hdrs;
         c.hdr_max = c.hdr_max.max(n);
         c.hdr_min = c.hdr_min.min(n);
-        let t = (1.0f64 / c.packets as f64) as f32;
+        // (through i64: the same f64 for any count below 2^63, in one instruction instead of six)
+        let t = (1.0f64 / (c.packets as i64) as f64) as f32;
         c.hdr_avg = (1.0f32 - t) * c.hdr_avg + t * n as f32;
         self.dissector.hdr_desc()
     }
