@@ -13,6 +13,7 @@ use tamandua::flow::worker::{Worker, WorkerSetup};
 use tamandua::plugin::Plugin;
 use tamandua::plugins::{basic_flow::BasicFlow, basic_stats::BasicStats};
 use tamandua::time::Ts;
+use tamandua::wire::checksum::{word_sum, word_sum_portable};
 
 /// Packets of a real capture (bundled in tests/data), with their link type.
 fn packets() -> Vec<(Vec<u8>, u32, u32)> {
@@ -174,14 +175,34 @@ fn bench(c: &mut Criterion) {
     let pkts = packets();
     let mut g = c.benchmark_group("dissect");
     g.throughput(Throughput::Elements(pkts.len() as u64));
-    g.bench_function("ftp.pcap (209 Ethernet/IPv4/TCP packets)", |b| {
-        let mut d = Dissector::new();
-        b.iter(|| {
-            for (data, len, lt) in &pkts {
-                black_box(d.dissect(data, *len, if *lt == 0 { dlt::EN10MB } else { *lt }));
-            }
-        })
-    });
+    for (name, full) in [
+        ("ftp.pcap (209 Ethernet/IPv4/TCP packets)", false),
+        ("ftp.pcap, full path only (no fast path)", true),
+    ] {
+        g.bench_function(name, |b| {
+            let mut d = Dissector::new();
+            d.full_path_only = full;
+            b.iter(|| {
+                for (data, len, lt) in &pkts {
+                    black_box(d.dissect(data, *len, if *lt == 0 { dlt::EN10MB } else { *lt }));
+                }
+            })
+        });
+    }
+    g.finish();
+
+    // the L4 word sum the reader computes for tcpFlags, over typical payload sizes
+    let mut g = c.benchmark_group("word_sum");
+    let bytes: Vec<u8> = (0..1500u32).map(|i| (i * 7 + 3) as u8).collect();
+    for n in [20usize, 40, 64, 128, 300, 1460] {
+        g.throughput(Throughput::Bytes(n as u64));
+        g.bench_function(format!("{n} bytes"), |b| {
+            b.iter(|| black_box(word_sum(black_box(&bytes[..n]))))
+        });
+        g.bench_function(format!("{n} bytes, portable"), |b| {
+            b.iter(|| black_box(word_sum_portable(black_box(&bytes[..n]))))
+        });
+    }
     g.finish();
 
     let keys: Vec<FlowKey> = (0..1024).map(key).collect();

@@ -655,6 +655,8 @@ pub fn run(cli: Cli) -> Result<i32, String> {
     let mut pkt_no = 0u64;
     let mut last_ts = Ts::ZERO;
     let mut warned_links: Vec<u32> = Vec::new();
+    // the last link type found supported
+    let mut supported_link: Option<u32> = None;
     let mut read_error: Option<String> = None;
     loop {
         if series.has_lines() {
@@ -684,7 +686,9 @@ pub fn run(cli: Cli) -> Result<i32, String> {
                 if rec.caplen == 0 {
                     log.line(&format!("[WRN] No data available for packet {pkt_no}"));
                 }
-                let lt = if dlt::supported(rec.linktype) {
+                // the link type of most packets is the one of the packet before
+                let lt = if supported_link == Some(rec.linktype) || dlt::supported(rec.linktype) {
+                    supported_link = Some(rec.linktype);
                     rec.linktype
                 } else {
                     if !warned_links.contains(&rec.linktype) {

@@ -864,8 +864,9 @@ impl Current {
     }
 }
 
-impl Source for Series {
-    fn next_record(&mut self) -> Result<Option<Record<'_>>, InputError> {
+impl Series {
+    /// [`Source::next_record`] in every case but the common one.
+    fn next_record_general(&mut self) -> Result<Option<Record<'_>>, InputError> {
         loop {
             if self.cur.is_none() {
                 match self.open_next()? {
@@ -926,6 +927,33 @@ impl Source for Series {
                 }
             }
         }
+    }
+}
+
+impl Source for Series {
+    #[inline]
+    fn next_record(&mut self) -> Result<Option<Record<'_>>, InputError> {
+        // the common case: the next record of the open file (not its first), whole in its buffer
+        let taken = match &mut self.cur {
+            Some(Current {
+                reading: Reading::Direct(rd),
+                first_record: false,
+                ..
+            }) => rd.take_buffered(),
+            _ => None,
+        };
+        if let Some(b) = taken {
+            self.last_ts = b.ts;
+            let Some(Current {
+                reading: Reading::Direct(rd),
+                ..
+            }) = &self.cur
+            else {
+                unreachable!("take_buffered gave a record of a direct reader");
+            };
+            return Ok(Some(rd.buffered_record(&b)));
+        }
+        self.next_record_general()
     }
 
     fn linktype(&self) -> u32 {

@@ -8,7 +8,10 @@ use crate::time::Ts;
 use std::sync::Arc;
 
 /// One packet in a batch: its metadata, where its bytes are (`data_off` in `bytes`, or in
-/// `windows[window - 1]` when `window` is not 0) and where its hdrDesc is in `bytes`.
+/// `windows[window - 1]` when `window` is not 0) and where its hdrDesc is: at `desc_off`
+/// (`desc_len` bytes) in `bytes`, or, when `desc_template` is not 0, the dissector's fixed
+/// text number `desc_template - 1` ([`crate::dissect::desc_template_text`]: most packets,
+/// whose hdrDesc is then not copied).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct PktEntry {
     pub pkt_no: u64,
@@ -19,6 +22,7 @@ pub struct PktEntry {
     pub desc_off: u32,
     pub desc_len: u16,
     pub window: u16,
+    pub desc_template: u8,
     pub info: PacketInfo,
 }
 
@@ -76,6 +80,20 @@ impl PacketBatch {
     /// else a copy in `bytes`. Returns (`window` index + 1 or 0, offset).
     #[inline]
     pub fn place_data(&mut self, data: &[u8], window: Option<&Arc<MapWindow>>) -> (u16, u32) {
+        // the common case, inlined: in the window the batch already refers to
+        if let Some(w) = window {
+            if let Some(off) = w.offset_of(data) {
+                if self.windows.last().is_some_and(|l| Arc::ptr_eq(l, w)) {
+                    return (self.windows.len() as u16, off);
+                }
+            }
+        }
+        self.place_data_general(data, window)
+    }
+
+    /// [`PacketBatch::place_data`] in every case.
+    #[inline(never)]
+    fn place_data_general(&mut self, data: &[u8], window: Option<&Arc<MapWindow>>) -> (u16, u32) {
         if let Some(w) = window {
             if let Some(off) = w.offset_of(data) {
                 let same = self.windows.last().is_some_and(|l| Arc::ptr_eq(l, w));
@@ -92,8 +110,12 @@ impl PacketBatch {
         (0, off)
     }
 
+    #[inline]
     pub fn desc(&self, e: &PktEntry) -> &[u8] {
-        &self.bytes[e.desc_off as usize..e.desc_off as usize + e.desc_len as usize]
+        match e.desc_template {
+            0 => &self.bytes[e.desc_off as usize..e.desc_off as usize + e.desc_len as usize],
+            t => crate::dissect::desc_template_text(t - 1),
+        }
     }
 }
 

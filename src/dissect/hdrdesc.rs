@@ -5,24 +5,91 @@ use arrayvec::ArrayVec;
 /// T2's buffer is 128 bytes including the NUL: at most 127 characters.
 pub const MAX_LEN: usize = 127;
 
+/// Room for a whole [`Template`] past any text shorter than it (see [`HdrDesc::set`]).
+const BUF_LEN: usize = 128;
+
+/// A complete hdrDesc known in advance (the dissector's fast path): its text, zero-padded to a
+/// fixed size so that it is copied in one fixed-size move, and its length and header count.
+pub struct Template {
+    pub text: [u8; Template::SIZE],
+    pub len: u8,
+    pub count: u16,
+}
+
+impl Template {
+    pub const SIZE: usize = 32;
+
+    /// The template of `text` (at most [`Template::SIZE`] bytes), standing for `count` headers.
+    pub const fn new(text: &str, count: u16) -> Template {
+        let b = text.as_bytes();
+        assert!(b.len() <= Template::SIZE);
+        let mut t = [0u8; Template::SIZE];
+        let mut i = 0;
+        while i < b.len() {
+            t[i] = b[i];
+            i += 1;
+        }
+        Template {
+            text: t,
+            len: b.len() as u8,
+            count,
+        }
+    }
+}
+
 /// hdrDesc under construction: names are appended with their leading ':' (except the very first
 /// link name); on overflow the text is cut to 124 characters + "..." and HDOVRN is raised.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct HdrDesc {
-    buf: ArrayVec<u8, MAX_LEN>,
+    buf: [u8; BUF_LEN],
+    len: usize,
     pub count: u16,
     pub overrun: bool,
+    /// The caller's number of the [`Template`] the text is, if it is one unchanged (see
+    /// [`HdrDesc::set`]).
+    template: Option<u8>,
+}
+
+impl Default for HdrDesc {
+    fn default() -> HdrDesc {
+        HdrDesc {
+            buf: [0; BUF_LEN],
+            len: 0,
+            count: 0,
+            overrun: false,
+            template: None,
+        }
+    }
 }
 
 impl HdrDesc {
     pub fn clear(&mut self) {
-        self.buf.clear();
+        self.len = 0;
         self.count = 0;
         self.overrun = false;
+        self.template = None;
     }
 
     pub fn as_bytes(&self) -> &[u8] {
-        &self.buf
+        &self.buf[..self.len]
+    }
+
+    /// Replaces the text with a template's; `id` is the caller's number for it, given back by
+    /// [`HdrDesc::template`] until the text changes.
+    #[inline]
+    pub fn set(&mut self, t: &Template, id: u8) {
+        self.buf[..Template::SIZE].copy_from_slice(&t.text);
+        self.len = t.len as usize;
+        self.count = t.count;
+        self.overrun = false;
+        self.template = Some(id);
+    }
+
+    /// The number of the template the text is ([`HdrDesc::set`]), None when it was built
+    /// name by name.
+    #[inline]
+    pub fn template(&self) -> Option<u8> {
+        self.template
     }
 
     /// Appends one header name. `first` names (the link layer) have no ':' prefix.
@@ -93,16 +160,18 @@ impl HdrDesc {
     }
 
     fn push_tail(&mut self, s: &[u8]) {
+        self.template = None;
         if self.overrun {
             return;
         }
-        let room = MAX_LEN - self.buf.len();
+        let room = MAX_LEN - self.len;
         if s.len() <= room {
-            self.buf.try_extend_from_slice(s).ok();
+            self.buf[self.len..self.len + s.len()].copy_from_slice(s);
+            self.len += s.len();
         } else {
-            self.buf.try_extend_from_slice(&s[..room]).ok();
-            self.buf.truncate(MAX_LEN - 3);
-            self.buf.try_extend_from_slice(b"...").ok();
+            self.buf[self.len..MAX_LEN].copy_from_slice(&s[..room]);
+            self.buf[MAX_LEN - 3..MAX_LEN].copy_from_slice(b"...");
+            self.len = MAX_LEN;
             self.overrun = true;
         }
     }
@@ -147,6 +216,25 @@ mod tests {
         assert!(d.overrun);
         assert_eq!(d.as_bytes().len(), 127);
         assert!(d.as_bytes().ends_with(b"dtls1.2..."));
+    }
+
+    #[test]
+    fn templates_replace_the_text() {
+        let mut d = HdrDesc::default();
+        for _ in 0..30 {
+            d.add("dtls1.2", false);
+        }
+        assert!(d.overrun);
+        assert_eq!(d.template(), None);
+        d.set(&Template::new("eth:vlan{2}:ipv6:icmpv6", 5), 7);
+        assert_eq!(d.as_bytes(), b"eth:vlan{2}:ipv6:icmpv6");
+        assert_eq!((d.count, d.overrun, d.template()), (5, false, Some(7)));
+        d.add("x", false);
+        assert_eq!(d.as_bytes(), b"eth:vlan{2}:ipv6:icmpv6:x");
+        assert_eq!(d.template(), None);
+        d.set(&Template::new("eth", 1), 0);
+        d.clear();
+        assert_eq!(d.template(), None);
     }
 
     #[test]

@@ -36,6 +36,7 @@ pub mod ethertype {
     pub const EAPOL: u16 = 0x888e;
 
     /// 802.1Q/802.1ad tag types T2 unstacks.
+    #[inline]
     pub fn is_vlan(t: u16) -> bool {
         matches!(t, VLAN | QINQ | VLAN_9100 | VLAN_9200)
     }
@@ -48,6 +49,7 @@ pub struct Frame<T: AsRef<[u8]>> {
 }
 
 impl<T: AsRef<[u8]>> Frame<T> {
+    #[inline]
     pub fn new_checked(buffer: T) -> Result<Self> {
         if buffer.as_ref().len() < HEADER_LEN {
             return Err(Truncated);
@@ -55,23 +57,27 @@ impl<T: AsRef<[u8]>> Frame<T> {
         Ok(Frame { buffer })
     }
 
+    #[inline]
     pub fn dst_addr(&self) -> [u8; 6] {
         self.buffer.as_ref()[field::DST]
             .try_into()
             .unwrap_or([0; 6])
     }
 
+    #[inline]
     pub fn src_addr(&self) -> [u8; 6] {
         self.buffer.as_ref()[field::SRC]
             .try_into()
             .unwrap_or([0; 6])
     }
 
+    #[inline]
     pub fn ethertype(&self) -> u16 {
         let b = &self.buffer.as_ref()[field::TYPE];
         u16::from_be_bytes([b[0], b[1]])
     }
 
+    #[inline]
     pub fn payload(&self) -> &[u8] {
         &self.buffer.as_ref()[field::PAYLOAD..]
     }

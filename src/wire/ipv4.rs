@@ -28,6 +28,7 @@ pub struct Packet<T: AsRef<[u8]>> {
 }
 
 impl<T: AsRef<[u8]>> Packet<T> {
+    #[inline]
     pub fn new_checked(buffer: T) -> Result<Self> {
         if buffer.as_ref().len() < MIN_HEADER_LEN {
             return Err(Truncated);
@@ -35,63 +36,80 @@ impl<T: AsRef<[u8]>> Packet<T> {
         Ok(Packet { buffer })
     }
 
+    #[inline]
     fn b(&self) -> &[u8] {
         self.buffer.as_ref()
     }
 
+    #[inline]
     fn u16_at(&self, off: usize) -> u16 {
         u16::from_be_bytes([self.b()[off], self.b()[off + 1]])
     }
 
+    #[inline]
     pub fn version(&self) -> u8 {
         self.b()[field::VER_IHL] >> 4
     }
     /// Header length in bytes (IHL × 4).
+    #[inline]
     pub fn header_len(&self) -> usize {
         ((self.b()[field::VER_IHL] & 0x0f) as usize) * 4
     }
+    #[inline]
     pub fn tos(&self) -> u8 {
         self.b()[field::TOS]
     }
+    #[inline]
     pub fn total_len(&self) -> u16 {
         self.u16_at(field::LEN)
     }
+    #[inline]
     pub fn ident(&self) -> u16 {
         self.u16_at(field::ID)
     }
     /// The raw flags + fragment offset word.
+    #[inline]
     pub fn frag_word(&self) -> u16 {
         self.u16_at(field::FLG_OFF)
     }
+    #[inline]
     pub fn frag_offset(&self) -> u16 {
         self.frag_word() & OFFSET_MASK
     }
+    #[inline]
     pub fn more_frags(&self) -> bool {
         self.frag_word() & FLAG_MF != 0
     }
+    #[inline]
     pub fn dont_frag(&self) -> bool {
         self.frag_word() & FLAG_DF != 0
     }
+    #[inline]
     pub fn ttl(&self) -> u8 {
         self.b()[field::TTL]
     }
+    #[inline]
     pub fn protocol(&self) -> u8 {
         self.b()[field::PROTO]
     }
+    #[inline]
     pub fn checksum(&self) -> u16 {
         self.u16_at(field::CHECKSUM)
     }
+    #[inline]
     pub fn src_addr(&self) -> [u8; 4] {
         self.b()[field::SRC..field::SRC + 4]
             .try_into()
             .unwrap_or([0; 4])
     }
+    #[inline]
     pub fn dst_addr(&self) -> [u8; 4] {
         self.b()[field::DST..field::DST + 4]
             .try_into()
             .unwrap_or([0; 4])
     }
     /// Option bytes as far as they were captured.
+    #[inline]
     pub fn options(&self) -> &[u8] {
         let end = self.header_len().min(self.b().len());
         if end <= MIN_HEADER_LEN {

@@ -20,6 +20,7 @@ pub struct Packet<T: AsRef<[u8]>> {
 }
 
 impl<T: AsRef<[u8]>> Packet<T> {
+    #[inline]
     pub fn new_checked(buffer: T) -> Result<Self> {
         if buffer.as_ref().len() < HEADER_LEN {
             return Err(Truncated);
@@ -27,36 +28,45 @@ impl<T: AsRef<[u8]>> Packet<T> {
         Ok(Packet { buffer })
     }
 
+    #[inline]
     fn b(&self) -> &[u8] {
         self.buffer.as_ref()
     }
 
+    #[inline]
     pub fn version(&self) -> u8 {
         self.b()[field::VER_TC_FL] >> 4
     }
+    #[inline]
     pub fn traffic_class(&self) -> u8 {
         (u16::from_be_bytes([self.b()[0], self.b()[1]]) >> 4) as u8
     }
+    #[inline]
     pub fn flow_label(&self) -> u32 {
         u32::from_be_bytes([0, self.b()[1] & 0x0f, self.b()[2], self.b()[3]])
     }
+    #[inline]
     pub fn payload_len(&self) -> u16 {
         u16::from_be_bytes([
             self.b()[field::PAYLOAD_LEN],
             self.b()[field::PAYLOAD_LEN + 1],
         ])
     }
+    #[inline]
     pub fn next_header(&self) -> u8 {
         self.b()[field::NEXT_HDR]
     }
+    #[inline]
     pub fn hop_limit(&self) -> u8 {
         self.b()[field::HOP_LIMIT]
     }
+    #[inline]
     pub fn src_addr(&self) -> [u8; 16] {
         self.b()[field::SRC..field::SRC + 16]
             .try_into()
             .unwrap_or([0; 16])
     }
+    #[inline]
     pub fn dst_addr(&self) -> [u8; 16] {
         self.b()[field::DST..field::DST + 16]
             .try_into()

@@ -33,6 +33,7 @@ pub struct Packet<T: AsRef<[u8]>> {
 }
 
 impl<T: AsRef<[u8]>> Packet<T> {
+    #[inline]
     pub fn new_checked(buffer: T) -> Result<Self> {
         if buffer.as_ref().len() < MIN_HEADER_LEN {
             return Err(Truncated);
@@ -40,12 +41,15 @@ impl<T: AsRef<[u8]>> Packet<T> {
         Ok(Packet { buffer })
     }
 
+    #[inline]
     fn b(&self) -> &[u8] {
         self.buffer.as_ref()
     }
+    #[inline]
     fn u16_at(&self, off: usize) -> u16 {
         u16::from_be_bytes([self.b()[off], self.b()[off + 1]])
     }
+    #[inline]
     fn u32_at(&self, off: usize) -> u32 {
         u32::from_be_bytes([
             self.b()[off],
@@ -55,40 +59,51 @@ impl<T: AsRef<[u8]>> Packet<T> {
         ])
     }
 
+    #[inline]
     pub fn src_port(&self) -> u16 {
         self.u16_at(field::SRC_PORT)
     }
+    #[inline]
     pub fn dst_port(&self) -> u16 {
         self.u16_at(field::DST_PORT)
     }
+    #[inline]
     pub fn seq_number(&self) -> u32 {
         self.u32_at(field::SEQ)
     }
+    #[inline]
     pub fn ack_number(&self) -> u32 {
         self.u32_at(field::ACK)
     }
     /// Data offset in bytes (4 × the 4-bit field).
+    #[inline]
     pub fn header_len(&self) -> usize {
         ((self.b()[field::OFF_FLAGS] >> 4) as usize) * 4
     }
     /// The eight classic flag bits (CWR … FIN).
+    #[inline]
     pub fn flags(&self) -> u8 {
         self.b()[field::OFF_FLAGS + 1]
     }
     /// The reserved nibble's low bit (NS/AE, RFC 3540).
+    #[inline]
     pub fn ns_flag(&self) -> bool {
         self.b()[field::OFF_FLAGS] & 1 != 0
     }
+    #[inline]
     pub fn window_len(&self) -> u16 {
         self.u16_at(field::WINDOW)
     }
+    #[inline]
     pub fn checksum(&self) -> u16 {
         self.u16_at(field::CHECKSUM)
     }
+    #[inline]
     pub fn urgent_at(&self) -> u16 {
         self.u16_at(field::URGENT)
     }
     /// Option bytes as far as they were captured.
+    #[inline]
     pub fn options(&self) -> &[u8] {
         let end = self.header_len().min(self.b().len());
         if end <= MIN_HEADER_LEN {

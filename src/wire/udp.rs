@@ -18,26 +18,32 @@ pub struct Packet<T: AsRef<[u8]>> {
 }
 
 impl<T: AsRef<[u8]>> Packet<T> {
+    #[inline]
     pub fn new_checked(buffer: T) -> Result<Self> {
         if buffer.as_ref().len() < HEADER_LEN {
             return Err(Truncated);
         }
         Ok(Packet { buffer })
     }
+    #[inline]
     fn u16_at(&self, off: usize) -> u16 {
         let b = self.buffer.as_ref();
         u16::from_be_bytes([b[off], b[off + 1]])
     }
+    #[inline]
     pub fn src_port(&self) -> u16 {
         self.u16_at(field::SRC_PORT)
     }
+    #[inline]
     pub fn dst_port(&self) -> u16 {
         self.u16_at(field::DST_PORT)
     }
     /// The UDP length field (header + payload as announced).
+    #[inline]
     pub fn length_field(&self) -> u16 {
         self.u16_at(field::LEN)
     }
+    #[inline]
     pub fn checksum(&self) -> u16 {
         self.u16_at(field::CHECKSUM)
     }
