@@ -77,6 +77,8 @@ pub struct Worker {
     txt: bool,
     json: bool,
     columns: Arc<Vec<Column>>,
+    /// flows.txt lines of `columns`.
+    txt_fmt: txt::TxtFormatter,
     /// Format records here rather than in the writer (see [`RecMeta`]): set for the
     /// end-of-input flush when there are several workers, and for the whole run by
     /// [`Worker::format_records_here`].
@@ -117,6 +119,7 @@ impl Worker {
             records: s.txt || s.json,
             txt: s.txt,
             json: s.json,
+            txt_fmt: txt::TxtFormatter::new(&s.columns),
             columns: s.columns,
             format_here: false,
             packet_mode: s.packet_mode,
@@ -840,7 +843,7 @@ impl Worker {
     fn put_text(&mut self, alt: bool) -> u32 {
         let rec = if alt { &self.rec.alt } else { &self.rec.buf };
         if self.txt {
-            txt::write_record(&self.columns, rec, &mut self.out.records);
+            self.txt_fmt.write(rec, &mut self.out.records);
         }
         let split = self.out.records.len() as u32;
         if self.json {
