@@ -40,7 +40,29 @@ fn digits8(v: u32) -> (u64, usize) {
     (chars >> (8 * zeros), 8 - zeros)
 }
 
-/// Unsigned decimal (`%llu`).
+/// "00" ..= "99", first digit in the low byte.
+static DEC_PAIRS: [u16; 100] = {
+    let mut t = [0u16; 100];
+    let mut i = 0;
+    while i < 100 {
+        t[i] = DIGIT_PAIRS[2 * i] as u16 | (DIGIT_PAIRS[2 * i + 1] as u16) << 8;
+        i += 1;
+    }
+    t
+};
+
+#[inline(always)]
+fn store2(w: &mut [u8], at: usize, chars: u16) {
+    w[at..at + 2].copy_from_slice(&chars.to_le_bytes());
+}
+
+#[inline(always)]
+fn store4(w: &mut [u8], at: usize, chars: u32) {
+    w[at..at + 4].copy_from_slice(&chars.to_le_bytes());
+}
+
+/// Unsigned decimal (`%llu`). Up to 4 digits by table (most flow counters), up to 8 by
+/// [`ascii8`], up to 10 (times in seconds, sequence numbers) by both.
 #[inline(always)]
 pub fn put_u64(w: &mut Window, v: u64) -> usize {
     if v < 10 {
@@ -48,31 +70,37 @@ pub fn put_u64(w: &mut Window, v: u64) -> usize {
         return 1;
     }
     if v < 100 {
-        w[..2].copy_from_slice(&DIGIT_PAIRS[2 * v as usize..2 * v as usize + 2]);
+        store2(w, 0, DEC_PAIRS[v as usize]);
         return 2;
+    }
+    if v < 10_000 {
+        let chars = u32::from(DEC_PAIRS[(v / 100) as usize])
+            | u32::from(DEC_PAIRS[(v % 100) as usize]) << 16;
+        // 3 digits: without the leading zero
+        let zero = usize::from(v < 1000);
+        store4(w, 0, chars >> (8 * zero));
+        return 4 - zero;
     }
     if v < E8 {
         let (chars, n) = digits8(v as u32);
         store8(w, 0, chars);
         return n;
     }
+    if v < 100 * E8 {
+        let high = (v / E8) as usize;
+        let zero = usize::from(high < 10);
+        store2(w, 0, DEC_PAIRS[high] >> (8 * zero));
+        store8(w, 2 - zero, ascii8((v % E8) as u32));
+        return 10 - zero;
+    }
     put_u64_long(w, v)
 }
 
-/// [`put_u64`] of `v >= 10^8`: the leading digits, then 8 or 16 more.
+/// [`put_u64`] of `v >= 10^10`: the leading digits, then 8 or 16 more.
 #[inline(never)]
 fn put_u64_long(w: &mut Window, v: u64) -> usize {
     let (high, low) = (v / E8, (v % E8) as u32);
-    let n = if high < 100 {
-        // the common 9 or 10 digits (times in seconds, sequence numbers)
-        let n = 1 + usize::from(high >= 10);
-        let pair = u16::from_le_bytes([
-            DIGIT_PAIRS[2 * high as usize],
-            DIGIT_PAIRS[2 * high as usize + 1],
-        ]);
-        w[..2].copy_from_slice(&(pair >> (8 * (2 - n))).to_le_bytes());
-        n
-    } else if high < E8 {
+    let n = if high < E8 {
         let (chars, n) = digits8(high as u32);
         store8(w, 0, chars);
         n
@@ -110,12 +138,17 @@ fn put_u64_at(w: &mut Window, at: usize, v: u64) -> usize {
 #[inline(always)]
 pub fn put_hex(w: &mut Window, v: u64, bytes: usize) -> usize {
     const PREFIX: u64 = 0x7830; // "0x"
+    let pair = |b: u64| u64::from(HEX_PAIRS[(b & 0xff) as usize]);
     match bytes {
-        1 => store8(w, 0, PREFIX | (ascii_hex8(v as u32) >> 48) << 16),
-        2 => store8(w, 0, PREFIX | (ascii_hex8(v as u32) >> 32) << 16),
+        1 => store4(w, 0, (PREFIX | pair(v) << 16) as u32),
+        2 => store8(w, 0, PREFIX | pair(v >> 8) << 16 | pair(v) << 32),
         4 => {
-            store8(w, 0, PREFIX);
-            store8(w, 2, ascii_hex8(v as u32));
+            store2(w, 0, PREFIX as u16);
+            store8(
+                w,
+                2,
+                pair(v >> 24) | pair(v >> 16) << 16 | pair(v >> 8) << 32 | pair(v) << 48,
+            );
         }
         _ => {
             store8(w, 0, PREFIX);
@@ -368,6 +401,42 @@ pub fn put_sanitized(dst: &mut [u8], s: &[u8]) -> usize {
         }
     }
     n
+}
+
+/// A string of at most 16 plain bytes (printable ASCII other than `\` and `"`, as most
+/// header descriptions and protocol names are) copied as it is; `None` (nothing written) for
+/// any other string, which needs [`put_sanitized`].
+#[inline(always)]
+pub fn put_plain16(w: &mut Window, s: &[u8]) -> Option<usize> {
+    let n = s.len();
+    let (first, second) = match n {
+        0..=7 => (load_short(s), 0),
+        8..=16 => {
+            let (head, tail) = s.split_at(8);
+            (load_short_or_8(head), load_short_or_8(tail))
+        }
+        _ => return None,
+    };
+    // the zero padding past the end reads as NUL: only the string's own bytes count
+    let valid = |k: usize| {
+        let bits = 8 * n.saturating_sub(8 * k).min(8) as u32;
+        HIGH & u64::MAX.checked_shr(64 - bits).unwrap_or(0)
+    };
+    if special_bytes(first) & valid(0) | special_bytes(second) & valid(1) != 0 {
+        return None;
+    }
+    store8(w, 0, first);
+    store8(w, 8, second);
+    Some(n)
+}
+
+/// `s` (at most 8 bytes) as a little-endian value, zero-padded.
+#[inline(always)]
+fn load_short_or_8(s: &[u8]) -> u64 {
+    match s.first_chunk::<8>() {
+        Some(b) => u64::from_le_bytes(*b),
+        None => load_short(s),
+    }
 }
 
 /// The bytes of `s` (shorter than 8) as a little-endian value, zero-padded: two loads of 4,
@@ -688,6 +757,31 @@ mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn plain_strings_of_up_to_16_bytes_are_copied() {
+        let mut r = XorShift(5);
+        for _ in 0..50_000 {
+            let n = r.below(20) as usize;
+            let s: Vec<u8> = (0..n)
+                .map(|_| match r.below(10) {
+                    0 => b"\\\"\t\0\x7f\xc3\x80"[r.below(7) as usize],
+                    _ => 0x20 + r.below(0x5f) as u8,
+                })
+                .collect();
+            let mut w = [0xa5u8; WINDOW];
+            let plain = s
+                .iter()
+                .all(|&b| (0x20..0x7f).contains(&b) && b != b'\\' && b != b'"');
+            match put_plain16(&mut w, &s) {
+                Some(k) => {
+                    assert!(plain && n <= 16, "{s:x?}");
+                    assert_eq!(w[..k], s[..]);
+                }
+                None => assert!(!plain || n > 16, "{s:x?}"),
+            }
+        }
     }
 
     #[test]

@@ -280,6 +280,20 @@ impl<'a> RecordReader<'a> {
     pub fn uint(&mut self, n: usize) -> u64 {
         self.le(n)
     }
+    /// The next `n` (<= 8) bytes in the low bytes of the result, the bytes after them above
+    /// (the caller keeps the low `n`): one load for any width, so a caller reading values of
+    /// varying width does not branch on it. Missing bytes read as 0.
+    #[inline(always)]
+    pub fn word(&mut self, n: usize) -> u64 {
+        debug_assert!(n <= 8);
+        match self.rest.first_chunk::<8>() {
+            Some(s) => {
+                self.rest = &self.rest[n..];
+                u64::from_le_bytes(*s)
+            }
+            None => self.le(n),
+        }
+    }
     /// The next `N` bytes (missing bytes read as 0).
     #[inline(always)]
     pub fn array<const N: usize>(&mut self) -> [u8; N] {
@@ -296,6 +310,11 @@ impl<'a> RecordReader<'a> {
     #[inline(always)]
     pub fn str(&mut self) -> &'a [u8] {
         let n = self.le(2) as usize;
+        self.take(n)
+    }
+    /// The next `n` bytes (fewer at the end of the record).
+    #[inline(always)]
+    pub fn bytes(&mut self, n: usize) -> &'a [u8] {
         self.take(n)
     }
     // inlined into the sinks' loops, so the match on `t` meets the one on the value

@@ -45,6 +45,12 @@ enum Op {
 }
 
 impl Op {
+    /// Whether consecutive columns of this op form one step (see [`Step::count`]): the ops
+    /// whose text always fits a window.
+    fn runs(self) -> bool {
+        !matches!(self, Op::D | Op::Sc | Op::Repeat)
+    }
+
     fn of(t: Ty) -> Op {
         match t {
             Ty::Dir => Op::Dir,
@@ -75,6 +81,9 @@ impl Op {
 struct Step {
     op: Op,
     sep: u8,
+    /// Values of `op`, all but the first after a TAB: consecutive one-value columns of the
+    /// same op are one step (10 F columns in a row in basicStats), written by one loop.
+    count: u16,
     /// For [`Op::Repeat`]: the column's index in `TxtFormatter::repeats`.
     rep: u16,
 }
@@ -107,7 +116,9 @@ pub struct TxtFormatter {
 
 impl TxtFormatter {
     pub fn new(cols: &[Column]) -> Self {
-        let (mut steps, mut repeats) = (Vec::new(), Vec::new());
+        let (mut steps, mut repeats) = (Vec::<Step>::new(), Vec::new());
+        // whether the last step is a run of one-value columns that the next may join
+        let mut open = false;
         for (i, c) in cols.iter().enumerate() {
             // the first column's separator goes to buf[0], which is not part of the line
             let sep = if i > 0 { b'\t' } else { 0 };
@@ -120,17 +131,38 @@ impl TxtFormatter {
                 steps.push(Step {
                     op: Op::Repeat,
                     sep,
+                    count: 1,
                     rep,
                 });
+                open = false;
+                continue;
+            }
+            if let [t] = c.types {
+                let op = Op::of(*t);
+                if let Some(last) = steps.last_mut().filter(|l| open && l.op == op) {
+                    if last.count < u16::MAX {
+                        last.count += 1;
+                        continue;
+                    }
+                }
+                steps.push(Step {
+                    op,
+                    sep,
+                    count: 1,
+                    rep: 0,
+                });
+                open = op.runs();
                 continue;
             }
             for (j, &t) in c.types.iter().enumerate() {
                 steps.push(Step {
                     op: Op::of(t),
                     sep: if j > 0 { b'_' } else { sep },
+                    count: 1,
                     rep: 0,
                 });
             }
+            open = false;
         }
         TxtFormatter {
             steps,
@@ -180,23 +212,22 @@ fn put_step(
     repeats: &[Repeating],
     step: &Step,
 ) -> usize {
-    let mut op = step.op;
-    if op == Op::Repeat {
-        let rep = repeats[usize::from(step.rep)];
-        match (r.reps(), rep.types.len()) {
-            // nothing but the separator
-            (0, _) => return put_sep(buf, pos, out, step.sep),
-            // a single value: the common case, written as a plain one
-            (1, 1) => op = rep.first,
-            (reps, _) => {
-                let pos = put_sep(buf, pos, out, step.sep);
-                let (pos, rest) = put_repeats(buf, pos, out, *r, reps, rep.types);
-                *r = rest;
-                return pos;
-            }
+    if step.op != Op::Repeat {
+        return put_values(buf, pos, out, r, step.op, step.count, step.sep);
+    }
+    let rep = repeats[usize::from(step.rep)];
+    match (r.reps(), rep.types.len()) {
+        // nothing but the separator
+        (0, _) => put_sep(buf, pos, out, step.sep),
+        // a single value: the common case, written as a plain one
+        (1, 1) => put_values(buf, pos, out, r, rep.first, 1, step.sep),
+        (reps, _) => {
+            let pos = put_sep(buf, pos, out, step.sep);
+            let (pos, rest) = put_repeats(buf, pos, out, *r, reps, rep.types);
+            *r = rest;
+            pos
         }
     }
-    put_value(buf, pos, out, r, op, step.sep)
 }
 
 /// Writes `sep` at `buf[pos]`; returns the position after it.
@@ -209,64 +240,78 @@ fn put_sep(buf: &mut [u8; LINE], mut pos: usize, out: &mut Vec<u8>, sep: u8) -> 
     pos + 1
 }
 
-/// Writes `sep` at `buf[pos]` and then one value of `op` (not [`Op::Repeat`]) read from the
-/// record; returns the position after them.
+/// Writes `count` values of `op` (not [`Op::Repeat`]) read from the record, the first after
+/// `sep` and the others after a TAB; returns the position after them. Each arm has its own
+/// loop, so a run of columns costs one dispatch.
 #[inline(always)]
-fn put_value(
+fn put_values(
     buf: &mut [u8; LINE],
-    mut pos: usize,
+    pos: usize,
     out: &mut Vec<u8>,
     r: &mut RecordReader,
     op: Op,
+    count: u16,
     sep: u8,
 ) -> usize {
-    if pos > LINE - ROOM {
-        pos = spill(buf, pos, out);
-    }
-    let Some((head, w)) = buf[pos..]
-        .first_chunk_mut::<ROOM>()
-        .and_then(|w| w.split_first_mut())
-    else {
-        unreachable!("room was made above");
+    let run = Run {
+        count,
+        sep,
+        width: 0,
     };
-    *head = sep;
-    let Some(w) = w.first_chunk_mut::<{ tp::WINDOW }>() else {
-        unreachable!("ROOM is 1 + WINDOW");
-    };
-    let n = match op {
-        Op::Dir => {
-            w[0] = if r.uint(1) == 0 { b'A' } else { b'B' };
+    match op {
+        Op::Dir => run.width(1).put(buf, pos, out, r, |w, raw, _| {
+            w[0] = if raw as u8 == 0 { b'A' } else { b'B' };
             1
-        }
-        Op::U8 => tp::put_u64(w, r.uint(1)),
-        Op::U16 => tp::put_u64(w, r.uint(2)),
-        Op::U32 => tp::put_u64(w, r.uint(4)),
-        Op::U64 => tp::put_u64(w, r.uint(8)),
-        Op::I8 => tp::put_i64(w, r.uint(1) as i8 as i64),
-        Op::I16 => tp::put_i64(w, r.uint(2) as i16 as i64),
-        Op::I32 => tp::put_i64(w, r.uint(4) as i32 as i64),
-        Op::I64 => tp::put_i64(w, r.uint(8) as i64),
-        Op::H8 => tp::put_hex(w, r.uint(1), 1),
-        Op::H16 => tp::put_hex(w, r.uint(2), 2),
-        Op::H32 => tp::put_hex(w, r.uint(4), 4),
-        Op::H64 => tp::put_hex(w, r.uint(8), 8),
-        Op::F => tp::put_g7(w, f32::from_bits(r.uint(4) as u32)),
-        Op::D => {
-            let v = f64::from_bits(r.uint(8));
-            match tp::put_f6(w, v) {
-                Some(n) => n,
-                None => return put_long_f6(buf, pos + 1, out, v),
-            }
-        }
-        Op::Ts => {
-            let sec = r.uint(8);
-            tp::put_ts(w, sec, r.uint(4) as u32)
-        }
-        Op::Mac => tp::put_mac(w, r.array()),
-        Op::IpX => {
-            let ver = r.uint(1);
+        }),
+        Op::U8 => run.width(1).put(buf, pos, out, r, |w, raw, _| {
+            tp::put_u64(w, u64::from(raw as u8))
+        }),
+        Op::U16 => run.width(2).put(buf, pos, out, r, |w, raw, _| {
+            tp::put_u64(w, u64::from(raw as u16))
+        }),
+        Op::U32 => run.width(4).put(buf, pos, out, r, |w, raw, _| {
+            tp::put_u64(w, u64::from(raw as u32))
+        }),
+        Op::U64 => run
+            .width(8)
+            .put(buf, pos, out, r, |w, raw, _| tp::put_u64(w, raw)),
+        Op::I8 => run.width(1).put(buf, pos, out, r, |w, raw, _| {
+            tp::put_i64(w, i64::from(raw as i8))
+        }),
+        Op::I16 => run.width(2).put(buf, pos, out, r, |w, raw, _| {
+            tp::put_i64(w, i64::from(raw as i16))
+        }),
+        Op::I32 => run.width(4).put(buf, pos, out, r, |w, raw, _| {
+            tp::put_i64(w, i64::from(raw as i32))
+        }),
+        Op::I64 => run
+            .width(8)
+            .put(buf, pos, out, r, |w, raw, _| tp::put_i64(w, raw as i64)),
+        Op::H8 => run.width(1).put(buf, pos, out, r, |w, raw, _| {
+            tp::put_hex(w, u64::from(raw as u8), 1)
+        }),
+        Op::H16 => run.width(2).put(buf, pos, out, r, |w, raw, _| {
+            tp::put_hex(w, u64::from(raw as u16), 2)
+        }),
+        Op::H32 => run.width(4).put(buf, pos, out, r, |w, raw, _| {
+            tp::put_hex(w, u64::from(raw as u32), 4)
+        }),
+        Op::H64 => run
+            .width(8)
+            .put(buf, pos, out, r, |w, raw, _| tp::put_hex(w, raw, 8)),
+        Op::F => run.width(4).put(buf, pos, out, r, |w, raw, _| {
+            tp::put_g7(w, f32::from_bits(raw as u32))
+        }),
+        Op::Ts => run.width(8).put(buf, pos, out, r, |w, raw, r| {
+            tp::put_ts(w, raw, r.uint(4) as u32)
+        }),
+        Op::Mac => run.width(6).put(buf, pos, out, r, |w, raw, _| {
+            let b = raw.to_le_bytes();
+            tp::put_mac(w, [b[0], b[1], b[2], b[3], b[4], b[5]])
+        }),
+        Op::IpX => run.width(1).put(buf, pos, out, r, |w, raw, r| {
             let a: [u8; 16] = r.array();
-            match ver {
+            match raw as u8 {
                 4 => tp::put_ipv4(w, [a[0], a[1], a[2], a[3]]),
                 6 => tp::put_ipv6(w, a),
                 _ => {
@@ -274,11 +319,74 @@ fn put_value(
                     1
                 }
             }
+        }),
+        // one value per step (not `Op::runs`): their text may not fit a window
+        Op::D => {
+            let v = f64::from_bits(r.uint(8));
+            let mut pos = put_sep(buf, pos, out, sep);
+            let Some(w) = buf[pos..].first_chunk_mut() else {
+                unreachable!("put_sep made room for a window");
+            };
+            match tp::put_f6(w, v) {
+                Some(n) => pos += n,
+                None => pos = put_long_f6(buf, pos, out, v),
+            }
+            pos
         }
-        Op::Sc => return put_str(buf, pos + 1, out, r.str()),
-        Op::Repeat => unreachable!("put_step handles repeating columns"),
-    };
-    pos + 1 + n
+        Op::Sc => {
+            let s = r.str();
+            let pos = put_sep(buf, pos, out, sep);
+            let Some(w) = buf[pos..].first_chunk_mut() else {
+                unreachable!("put_sep made room for a window");
+            };
+            match tp::put_plain16(w, s) {
+                Some(n) => pos + n,
+                None => put_str(buf, pos, out, s),
+            }
+        }
+        Op::Repeat => unreachable!("put_step writes repeating columns"),
+    }
+}
+
+/// The shape of a run of values: how many, the separator before the first (TAB before the
+/// others), and the bytes of the record each one reads first.
+#[derive(Clone, Copy)]
+struct Run {
+    count: u16,
+    sep: u8,
+    width: usize,
+}
+
+impl Run {
+    #[inline(always)]
+    fn width(self, width: usize) -> Run {
+        Run { width, ..self }
+    }
+
+    /// Writes the run at `buf[pos]`: for each value, its separator, then what `put` stores
+    /// into the window after it from the value's first `width` bytes (the low bytes of `raw`;
+    /// the rest, if any, `put` reads from the record). Returns the position after the run.
+    #[inline(always)]
+    fn put(
+        self,
+        buf: &mut [u8; LINE],
+        mut pos: usize,
+        out: &mut Vec<u8>,
+        r: &mut RecordReader,
+        mut put: impl FnMut(&mut tp::Window, u64, &mut RecordReader) -> usize,
+    ) -> usize {
+        let mut sep = self.sep;
+        for _ in 0..self.count {
+            pos = put_sep(buf, pos, out, sep);
+            let Some(w) = buf[pos..].first_chunk_mut() else {
+                unreachable!("put_sep made room for a window");
+            };
+            let raw = r.word(self.width);
+            pos += put(w, raw, r);
+            sep = b'\t';
+        }
+        pos
+    }
 }
 
 /// The `reps` (> 0) repetitions of a repeating column at `pos` (after its separator): `;`
@@ -299,7 +407,7 @@ fn put_repeats<'a>(
     let mut sep = buf[at];
     for _ in 0..reps {
         for &t in types {
-            at = put_value(buf, at, out, &mut r, Op::of(t), sep);
+            at = put_values(buf, at, out, &mut r, Op::of(t), 1, sep);
             sep = b'_';
         }
         sep = b';';
