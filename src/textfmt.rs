@@ -105,7 +105,7 @@ fn push_digits8(out: &mut Vec<u8>, v: u32, n: usize) {
 }
 
 pub(crate) const E8: u64 = 100_000_000;
-const E16: u64 = E8 * E8;
+pub(crate) const E16: u64 = E8 * E8;
 
 /// `v` in exactly `n` (1..=24) digits, zero-padded; `v < 10^n`.
 #[inline]
@@ -855,10 +855,60 @@ pub fn push_json_f64_17(out: &mut Vec<u8>, v: f64) {
         return;
     }
     let start = out.len();
-    push_g_finite(out, v, 17, ExpStyle::Json);
+    // float32 columns (most of jsonSink's floats) have a short exact path to their digits
+    match g17_digits_f32(v) {
+        Some((n, k)) => {
+            if v.is_sign_negative() {
+                out.push(b'-');
+            }
+            let mut buf = [0u8; 20];
+            let first = u64_digits(&mut buf, n);
+            emit_g(out, &buf[first..], k, 17, ExpStyle::Json);
+        }
+        None => push_g_finite(out, v, 17, ExpStyle::Json),
+    }
     if !out[start..].iter().any(|&c| c == b'.' || c == b'e') {
         out.extend_from_slice(b".0");
     }
+}
+
+/// The 17 significant digits of `%.17g` of `v` when `v` is a float32 value in [~1e-15, 2^24)
+/// (as jsonSink's float32 columns are): `(n, k)` with `10^16 <= n < 10^17` and
+/// `|v| ~= n * 10^(k - 16)`, correctly rounded, ties to even. Like [`g7_digits_u64`], with
+/// the product in a `u128` (m * 10^31 < 2^128). `None` for other values.
+#[inline]
+pub(crate) fn g17_digits_f32(v: f64) -> Option<(u64, i32)> {
+    let f = v as f32;
+    if f64::from(f) != v || v == 0.0 {
+        return None;
+    }
+    let bits = f.to_bits() & 0x7fff_ffff;
+    let biased = (bits >> 23) as i32;
+    let k0 = floor_log10_pow2(biased - 127);
+    let p = 16 - k0;
+    // biased 0 (denormals) gives p = 55; values >= 2^24 are left to the general path
+    if biased > 150 || p > 31 {
+        return None;
+    }
+    // p <= 31: v >= 2^-49, so s <= 72 and twice ten units of 2^s fit easily
+    let s = (150 - biased) as u32;
+    let m = u128::from(bits & 0x7f_ffff | 0x80_0000);
+    let t = m * POW10[p as usize];
+    // below 10^18 as v < 10^(k0 + 2)
+    let (n, rem) = ((t >> s) as u64, t & ((1u128 << s) - 1));
+    let (kept, twice_dropped, unit, k) = if n >= E16 * 10 {
+        (
+            n / 10,
+            (u128::from(n % 10) << s | rem) << 1,
+            10u128 << s,
+            k0 + 1,
+        )
+    } else {
+        (n, rem << 1, 1u128 << s, k0)
+    };
+    let up = twice_dropped > unit || (twice_dropped == unit && kept & 1 == 1);
+    let n = kept + u64::from(up);
+    Some(if n == E16 * 10 { (E16, k + 1) } else { (n, k) })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1645,6 +1695,27 @@ mod tests {
                 v.to_bits()
             );
         }
+    }
+
+    /// jsonSink's text of float32 values (the `%.17g` fast path) against glibc.
+    #[test]
+    fn json_f32_matches_libc() {
+        let mut vals = g7_edge_values();
+        let mut r = XorShift(0x00a1_5f17);
+        vals.extend((0..100_000).map(|_| f32::from_bits(r.next() as u32)));
+        vals.extend((0..=u32::MAX).step_by(19_997).map(f32::from_bits));
+        let mut out = Vec::new();
+        for v in vals {
+            let v = f64::from(v);
+            out.clear();
+            push_json_f64_17(&mut out, v);
+            let want = json_from_c(&c_fmt("%.17g", v));
+            assert_eq!(out, want.as_bytes(), "{v:e} (bits {:#x})", v.to_bits());
+        }
+        for (v, fast) in [(1.5f32, true), (3e-15, true), (1e-16, false), (2e7, false)] {
+            assert_eq!(g17_digits_f32(f64::from(v)).is_some(), fast, "{v:e}");
+        }
+        assert_eq!(g17_digits_f32(0.1), None);
     }
 
     /// The whole float32 range against glibc (a few minutes):

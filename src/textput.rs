@@ -11,7 +11,8 @@
 //! tests check each against them and against `format!`/libc.
 
 use crate::textfmt::{
-    ascii8, ascii_hex8, decompose, g7_text_abs, scaled, DIGIT_PAIRS, E8, OCTET_DOT,
+    ascii8, ascii_hex8, decompose, g17_digits_f32, g7_text_abs, scaled, DIGIT_PAIRS, E16, E8,
+    OCTET_DOT,
 };
 use std::cmp::Ordering;
 
@@ -206,6 +207,75 @@ pub fn put_f6(w: &mut Window, v: f64) -> Option<usize> {
     let frac = ascii8((micros % 1_000_000) as u32) >> 16;
     store8(w, n, u64::from(b'.') | frac << 8);
     Some(n + 7)
+}
+
+/// jsonSink's text of a float32 value (`%.17g` of it widened, see
+/// [`crate::textfmt::push_json_f64_17`]) for zero and the values of the fast path of
+/// [`g17_digits_f32`] (about [1e-15, 2^24)); `None` (nothing written) for the others.
+#[inline]
+pub fn put_json_f32(w: &mut Window, v: f32) -> Option<usize> {
+    let sign = usize::from(v.is_sign_negative());
+    w[0] = b'-';
+    if v == 0.0 {
+        w[sign..sign + 3].copy_from_slice(b"0.0");
+        return Some(sign + 3);
+    }
+    let (n, k) = g17_digits_f32(f64::from(v))?;
+    // the 17 digits, then '0's for the fixed-size copies below
+    let mut d = [b'0'; 40];
+    let rest = n % E16;
+    let (high, low) = (ascii8((rest / E8) as u32), ascii8((rest % E8) as u32));
+    d[0] = b'0' + (n / E16) as u8;
+    d[1..9].copy_from_slice(&high.to_le_bytes());
+    d[9..17].copy_from_slice(&low.to_le_bytes());
+    // trailing zeros are not printed (the last digit is in the highest byte of `low`)
+    const ZEROS: u64 = 0x3030_3030_3030_3030;
+    let zeros = match (low - ZEROS, high - ZEROS) {
+        (0, 0) => 16,
+        (0, h) => 8 + h.leading_zeros() as usize / 8,
+        (l, _) => l.leading_zeros() as usize / 8,
+    };
+    let sig = 17 - zeros;
+    let mut t = [0u8; 40];
+    let len = if !(-4..17).contains(&k) {
+        // d[.ddd]e-X or e-XX (jsonSink drops the exponent's leading zero)
+        t[0] = d[0];
+        let mut p = 1;
+        if sig > 1 {
+            t[1] = b'.';
+            t[2..18].copy_from_slice(&d[1..17]);
+            p = sig + 1;
+        }
+        t[p] = b'e';
+        t[p + 1] = if k < 0 { b'-' } else { b'+' };
+        let a = k.unsigned_abs() as usize;
+        if a >= 10 {
+            t[p + 2..p + 4].copy_from_slice(&DIGIT_PAIRS[2 * a..2 * a + 2]);
+            p + 4
+        } else {
+            t[p + 2] = b'0' + a as u8;
+            p + 3
+        }
+    } else if k >= 0 {
+        // int.frac, or int.0 (jsonSink's ".0" for integral values); k <= 7 here
+        let int = k as usize + 1;
+        t[..17].copy_from_slice(&d[..17]);
+        t[int] = b'.';
+        t[int + 1..int + 17].copy_from_slice(&d[int..int + 16]);
+        if sig > int {
+            sig + 1
+        } else {
+            int + 2
+        }
+    } else {
+        // 0.[000]ddd
+        let z = k.unsigned_abs() as usize - 1;
+        t[..6].copy_from_slice(b"0.0000");
+        t[2 + z..19 + z].copy_from_slice(&d[..17]);
+        2 + z + sig
+    };
+    w[sign..sign + 32].copy_from_slice(&t[..32]);
+    Some(sign + len)
 }
 
 /// `U64.U32`: `<sec>.<nsec, 9 digits>` (nanoseconds above 10^9 print in full, as `%09u` does).
@@ -631,6 +701,37 @@ mod tests {
         {
             same(|w| put_g7(w, v), |o| tf::push_g(o, f64::from(v), 7));
         }
+    }
+
+    #[test]
+    fn json_floats() {
+        let mut r = XorShift(0x7777);
+        let vals = [
+            0.0,
+            -0.0,
+            1.0,
+            1024.0,
+            0.1,
+            1e-5,
+            3e-15,
+            -4.243902,
+            16_777_215.0,
+        ];
+        for v in vals
+            .into_iter()
+            .chain((0..100_000).map(|_| f32::from_bits(r.next() as u32)))
+            .chain((0..=u32::MAX).step_by(65_537).map(f32::from_bits))
+        {
+            let mut w = [0xa5u8; WINDOW];
+            if let Some(n) = put_json_f32(&mut w, v) {
+                let mut want = Vec::new();
+                tf::push_json_f64_17(&mut want, f64::from(v));
+                assert_eq!(w[..n], want[..], "{v:e}");
+            }
+        }
+        let mut w = [0u8; WINDOW];
+        assert_eq!(put_json_f32(&mut w, 1e20), None);
+        assert_eq!(put_json_f32(&mut w, 1.5), Some(3));
     }
 
     #[test]

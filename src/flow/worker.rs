@@ -76,9 +76,9 @@ pub struct Worker {
     records: bool,
     txt: bool,
     json: bool,
-    columns: Arc<Vec<Column>>,
-    /// flows.txt lines of `columns`.
+    /// flows.txt and flows.json lines of the records (columns of [`WorkerSetup::columns`]).
     txt_fmt: txt::TxtFormatter,
+    json_fmt: json::JsonFormatter,
     /// Format records here rather than in the writer (see [`RecMeta`]): set for the
     /// end-of-input flush when there are several workers, and for the whole run by
     /// [`Worker::format_records_here`].
@@ -120,7 +120,7 @@ impl Worker {
             txt: s.txt,
             json: s.json,
             txt_fmt: txt::TxtFormatter::new(&s.columns),
-            columns: s.columns,
+            json_fmt: json::JsonFormatter::new(&s.columns),
             format_here: false,
             packet_mode: s.packet_mode,
             flow_timeout: s.flow_timeout,
@@ -847,7 +847,7 @@ impl Worker {
         }
         let split = self.out.records.len() as u32;
         if self.json {
-            json::write_record(&self.columns, rec, &mut self.out.records);
+            self.json_fmt.write(rec, &mut self.out.records);
         }
         split
     }

@@ -174,6 +174,7 @@ pub fn run(
     let mut global = GlobalInds::new(n);
     let mut scratch = Vec::new();
     let mut txt_fmt = txt::TxtFormatter::new(&sinks.columns);
+    let mut json_fmt = json::JsonFormatter::new(&sinks.columns);
     let mut pkt_gather: Vec<u8> = Vec::new();
     let mut next_ind = 0u64;
     let mut stats = WriterStats::default();
@@ -337,9 +338,7 @@ pub fn run(
                     write_record(o.as_mut(), &mut scratch, |s| txt_fmt.write(rec, s))?;
                 }
                 if let Some(o) = sinks.flows_json.as_mut() {
-                    write_record(o.as_mut(), &mut scratch, |s| {
-                        json::write_record(&sinks.columns, rec, s)
-                    })?;
+                    write_record(o.as_mut(), &mut scratch, |s| json_fmt.write(rec, s))?;
                 }
             }
             if renumber && r.last_of_flow {
