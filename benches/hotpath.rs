@@ -1,16 +1,24 @@
 //! Micro-benchmarks of the packet path: dissection, the symmetric dispatch hash, flow-table
-//! lookup (hit and miss) on a table larger than the caches, and the whole flow stage of a
-//! worker (basicFlow + basicStats) on minimum-size packets of many flows.
+//! lookup (hit and miss) on a table larger than the caches, the whole flow stage of a
+//! worker (basicFlow + basicStats) on minimum-size packets of many flows, and the text of one
+//! flow record (flows.txt line) with the default and the basic plugins.
 //! Run: cargo bench --bench hotpath [-- FILTER]
 
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use std::sync::Arc;
 use std::time::Duration;
 use tamandua::capture::PcapReader;
+use tamandua::config::Config;
 use tamandua::dispatch::batch::{PacketBatch, PktEntry};
+use tamandua::dispatch::ring::Ring;
 use tamandua::dissect::{dlt, Dissector, FlowKey};
 use tamandua::flow::table::FlowTable;
 use tamandua::flow::worker::{Worker, WorkerSetup};
+use tamandua::output::columns::Column;
+use tamandua::output::txt::TxtFormatter;
 use tamandua::plugin::Plugin;
+use tamandua::plugins::tcp_flags::{self, TcpFlags};
+use tamandua::plugins::tcp_states::TcpStates;
 use tamandua::plugins::{basic_flow::BasicFlow, basic_stats::BasicStats};
 use tamandua::time::Ts;
 use tamandua::wire::checksum::{word_sum, word_sum_portable};
@@ -171,6 +179,105 @@ fn worker() -> Worker {
     })
 }
 
+/// The flow records the plugins write for tests/data/ftp.pcap (as a worker hands them to the
+/// writer), with their columns.
+fn ftp_records(plugins: Vec<Box<dyn Plugin>>) -> (Vec<Column>, Vec<Vec<u8>>) {
+    let mut columns = Worker::core_columns();
+    for p in &plugins {
+        columns.extend(p.columns());
+    }
+    let mut w = Worker::new(WorkerSetup {
+        index: 0,
+        workers: 1,
+        plugins,
+        txt: true,
+        columns: Arc::new(columns.clone()),
+        flow_timeout: 182.0,
+        timeouts: vec![182.0],
+        ..Default::default()
+    });
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/ftp.pcap");
+    let mut r = PcapReader::open(path).expect("tests/data/ftp.pcap");
+    let (mut d, mut b) = (Dissector::new(), PacketBatch::default());
+    while let Ok(Some(rec)) = r.next_record() {
+        let lt = if rec.linktype == 0 {
+            dlt::EN10MB
+        } else {
+            rec.linktype
+        };
+        let info = d.dissect(rec.data, rec.len, lt);
+        let data_off = b.bytes.len() as u32;
+        b.bytes.extend_from_slice(rec.data);
+        let desc_off = b.bytes.len() as u32;
+        b.bytes.extend_from_slice(d.hdr_desc());
+        b.pkts.push(PktEntry {
+            pkt_no: b.pkts.len() as u64 + 1,
+            ts: rec.ts,
+            len: rec.len,
+            data_off,
+            caplen: rec.caplen,
+            desc_off,
+            desc_len: d.hdr_desc().len() as u16,
+            info,
+            ..Default::default()
+        });
+    }
+    w.process_batch(&b);
+    w.flush_all();
+    let (out, free) = (Ring::new(4), Ring::new(4));
+    w.send(&out, &free);
+    let batch = out.try_pop().expect("the flushed records");
+    let mut start = 0;
+    let records = batch
+        .recs
+        .iter()
+        .map(|m| {
+            let rec = batch.records[start..m.end as usize].to_vec();
+            start = m.alt_end as usize;
+            rec
+        })
+        .collect();
+    (columns, records)
+}
+
+/// The longest record (the flow with most to say) and its columns.
+fn longest_record(plugins: Vec<Box<dyn Plugin>>) -> (Vec<Column>, Vec<u8>) {
+    let (columns, records) = ftp_records(plugins);
+    let rec = records.into_iter().max_by_key(Vec::len).expect("a record");
+    (columns, rec)
+}
+
+fn bench_flow_text(c: &mut Criterion) {
+    // tcpFlags' columns depend on its settings: their defaults
+    let mut config = Config::new();
+    config.register(tcp_flags::SETTINGS);
+    let default: Vec<Box<dyn Plugin>> = vec![
+        Box::new(BasicFlow::new()),
+        Box::new(BasicStats::new()),
+        Box::new(TcpFlags::new(&config)),
+        Box::new(TcpStates::new()),
+    ];
+    let basic: Vec<Box<dyn Plugin>> = vec![Box::new(BasicFlow::new()), Box::new(BasicStats::new())];
+    let mut g = c.benchmark_group("flows.txt line");
+    g.throughput(Throughput::Elements(1));
+    for (name, plugins) in [
+        ("default plugins (ftp.pcap's longest record)", default),
+        ("basicFlow+basicStats (ftp.pcap's longest record)", basic),
+    ] {
+        let (columns, rec) = longest_record(plugins);
+        let mut f = TxtFormatter::new(&columns);
+        let mut out = Vec::with_capacity(4096);
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                out.clear();
+                f.write(black_box(&rec), &mut out);
+                black_box(out.len())
+            })
+        });
+    }
+    g.finish();
+}
+
 fn bench(c: &mut Criterion) {
     let pkts = packets();
     let mut g = c.benchmark_group("dissect");
@@ -310,5 +417,5 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+criterion_group!(benches, bench, bench_flow_text);
 criterion_main!(benches);

@@ -31,6 +31,7 @@ pub mod plugins;
 pub mod progress;
 pub mod report;
 pub mod textfmt;
+pub mod textput;
 pub mod time;
 pub mod wire;
 

@@ -1,7 +1,8 @@
 //! Exact, allocation-free text formatting of values the way Tranalyzer2 0.9.3 prints them.
 //!
 //! Every function appends to a caller-supplied `Vec<u8>`; the only allocation is the vector's own
-//! growth. The hot paths (integers, hex, addresses, `%.7g`, `%.Nf`, `%.17g`) never go through
+//! growth ([`crate::textput`] has the same texts stored into fixed windows, for whole lines).
+//! The hot paths (integers, hex, addresses, `%.7g`, `%.Nf`, `%.17g`) never go through
 //! `core::fmt`: floats are converted with exact integer arithmetic (`u128`), which gives the
 //! correctly rounded, ties-to-even result glibc's `printf` produces. Only values the `u128` fast
 //! path cannot represent (e.g. `%.7g` of numbers below ~1e-25, `%f` of numbers above ~1e38) fall
@@ -18,7 +19,7 @@ use std::io::Write as _;
 // ---------------------------------------------------------------------------------------------
 
 /// "00" "01" ... "99": two ASCII digits per entry.
-static DIGIT_PAIRS: &[u8; 200] = b"\
+pub(crate) static DIGIT_PAIRS: &[u8; 200] = b"\
 0001020304050607080910111213141516171819\
 2021222324252627282930313233343536373839\
 4041424344454647484950515253545556575859\
@@ -86,7 +87,7 @@ fn push_word(out: &mut Vec<u8>, chars: u64, n: usize) {
 /// parallel lanes of one `u64` (each quotient by multiplication and shift, exact for these
 /// ranges; the test checks every value of each step).
 #[inline(always)]
-fn ascii8(n: u32) -> u64 {
+pub(crate) fn ascii8(n: u32) -> u64 {
     // the largest products, 9_999 * 10_486 < 2^32 and 99 * 103 < 2^16, stay within their lanes
     let n = u64::from(n);
     let halves = (n / 10_000) | ((n % 10_000) << 32);
@@ -103,8 +104,8 @@ fn push_digits8(out: &mut Vec<u8>, v: u32, n: usize) {
     push_word(out, ascii8(v) >> (8 * (8 - n)), n);
 }
 
-const E8: u64 = 100_000_000;
-const E16: u64 = E8 * E8;
+pub(crate) const E8: u64 = 100_000_000;
+pub(crate) const E16: u64 = E8 * E8;
 
 /// `v` in exactly `n` (1..=24) digits, zero-padded; `v < 10^n`.
 #[inline]
@@ -223,7 +224,7 @@ fn u128_digits(buf: &mut [u8; 40], v: u128) -> usize {
 /// lowest byte: the nibbles are spread to one per byte, then each becomes '0'-'9' or 'a'-'f'
 /// in parallel.
 #[inline(always)]
-fn ascii_hex8(v: u32) -> u64 {
+pub(crate) fn ascii_hex8(v: u32) -> u64 {
     let mut x = u64::from(v);
     x = (x | (x << 16)) & 0x0000_ffff_0000_ffff;
     x = (x | (x << 8)) & 0x00ff_00ff_00ff_00ff;
@@ -285,7 +286,7 @@ static POW10: [u128; 39] = pow10_table();
 
 /// Splits a finite, non-zero, positive `f64` into `m * 2^q` with `m` odd.
 #[inline]
-fn decompose(v: f64) -> (u64, i32) {
+pub(crate) fn decompose(v: f64) -> (u64, i32) {
     let bits = v.to_bits();
     let biased = ((bits >> 52) & 0x7ff) as i32;
     let frac = bits & ((1u64 << 52) - 1);
@@ -301,7 +302,7 @@ fn decompose(v: f64) -> (u64, i32) {
 /// For `v = m * 2^q` returns `(floor(v * 10^k), cmp)` where `cmp` compares the discarded fraction
 /// with one half, computed exactly. `None` if the intermediate values do not fit in `u128`.
 #[inline]
-fn scaled(m: u64, q: i32, k: i32) -> Option<(u128, Ordering)> {
+pub(crate) fn scaled(m: u64, q: i32, k: i32) -> Option<(u128, Ordering)> {
     let m128 = m as u128;
     if k >= 0 {
         let t = m128.checked_mul(*POW10.get(k as usize)?)?;
@@ -528,7 +529,229 @@ fn push_g_finite(out: &mut Vec<u8>, v: f64, precision: usize, style: ExpStyle) {
 /// C `printf("%.7g", (double)v)` exactly as glibc prints it (F columns of txtSink).
 #[inline]
 pub fn push_g7(out: &mut Vec<u8>, v: f32) {
-    push_g(out, v as f64, 7);
+    if v.is_sign_negative() {
+        out.push(b'-');
+    }
+    let (text, n) = g7_text_abs(v);
+    let len = out.len();
+    out.extend_from_slice(&text.to_le_bytes());
+    out.truncate(len + n);
+}
+
+// ---------------------------------------------------------------------------------------------
+// `%.7g` of float32
+//
+// A float32 has a 24-bit significand, so its value times the power of ten that brings it to 7
+// or 8 integer digits is a small exact product: a `u64` for values in [2^-19, 2^24) and a `u128`
+// down to ~1e-25. One multiplication and a shift (or a division for values >= 2^24) give the
+// digits and the exact discarded fraction, hence glibc's rounding (ties to even on the exact
+// binary value). The text is then assembled in a register (at most 12 bytes without the sign)
+// and stored at once. Smaller values go through Rust's exact formatting.
+// ---------------------------------------------------------------------------------------------
+
+/// 10^0 ..= 10^19.
+static POW10_U64: [u64; 20] = {
+    let mut t = [1u64; 20];
+    let mut i = 1;
+    while i < 20 {
+        t[i] = t[i - 1] * 10;
+        i += 1;
+    }
+    t
+};
+
+/// The 7 significant digits of a finite, positive, non-zero float32 `m * 2^e`: `(n, k)` with
+/// `10^6 <= n < 10^7` and the value ~= `n * 10^(k - 6)`, correctly rounded, ties to even.
+/// `None` for values below ~1e-25 (the exact product would not fit in a `u128`).
+///
+/// With `k0 = floor(log10(2^floor(log2 v)))`, `floor(log10 v)` is `k0` or `k0 + 1`, so
+/// `v * 10^(6 - k0)` has 7 or 8 integer digits; with 8, the last one is dropped too.
+#[inline]
+fn g7_digits(m: u32, e: i32) -> Option<(u32, i32)> {
+    let k0 = floor_log10_pow2(31 - m.leading_zeros() as i32 + e);
+    let (n, rem, den) = scale_f32_wide(m, e, 6 - k0)?;
+    let (kept, twice_dropped, unit, k) = if n >= 10_000_000 {
+        (
+            n / 10,
+            (u128::from(n % 10) * den + rem) << 1,
+            10 * den,
+            k0 + 1,
+        )
+    } else {
+        (n, rem << 1, den, k0)
+    };
+    let up = twice_dropped > unit || (twice_dropped == unit && kept & 1 == 1);
+    Some(carry7(kept + u64::from(up), k))
+}
+
+/// [`g7_digits`] of a float32 (`bits`, sign cleared) in the common range [2^-19, 2^24)
+/// (about [1.9e-6, 1.7e7)), by `u64` arithmetic alone; `None` outside it.
+#[inline(always)]
+fn g7_digits_u64(bits: u32) -> Option<(u32, i32)> {
+    let biased = (bits >> 23) as i32;
+    // with the hidden bit, floor(log2 v) is the unbiased exponent
+    let k0 = floor_log10_pow2(biased - 127);
+    let p = 6 - k0;
+    if !(0..=12).contains(&p) {
+        // also zero, denormals (p = 45), infinities and NaNs (p = -32)
+        return None;
+    }
+    // p <= 12 means v >= 2^-19, so the shift s is at most 42; p >= 0 means v < 2^24, s >= 0
+    let s = (150 - biased) as u32;
+    let m = u64::from(bits & 0x7f_ffff | 0x80_0000);
+    // m * 10^12 < 2^64, and twice ten units of 2^42 fit too
+    let t = m * POW10_U64[p as usize];
+    let (n, rem) = (t >> s, t & ((1u64 << s) - 1));
+    // the value * 10^p is n + rem / 2^s; keep 7 digits of n and compare twice the part
+    // dropped with its unit
+    let (kept, twice_dropped, unit, k) = if n >= 10_000_000 {
+        (n / 10, ((n % 10) << s | rem) << 1, 10u64 << s, k0 + 1)
+    } else {
+        (n, rem << 1, 1u64 << s, k0)
+    };
+    let up = twice_dropped > unit || (twice_dropped == unit && kept & 1 == 1);
+    Some(carry7(kept + u64::from(up), k))
+}
+
+/// `n` (10^6 ..= 10^7) as 7 digits: 10^7 after rounding up becomes 10^6 of the next power.
+#[inline(always)]
+fn carry7(n: u64, k: i32) -> (u32, i32) {
+    if n == 10_000_000 {
+        (1_000_000, k + 1)
+    } else {
+        (n as u32, k)
+    }
+}
+
+/// `m * 2^e * 10^p` (a float32 times a power of ten, below 10^8) as `n + rem / den` exactly,
+/// in `u128`: `None` when `m * 10^p` would not fit (values below ~1e-25).
+#[inline]
+fn scale_f32_wide(m: u32, e: i32, p: i32) -> Option<(u64, u128, u128)> {
+    if p < 0 {
+        // the value is >= 10^7 > 2^23, so it is an integer (e >= 0) below 2^128
+        debug_assert!(e >= 0);
+        let d = POW10[p.unsigned_abs() as usize];
+        let x = u128::from(m) << e.unsigned_abs();
+        if let (Ok(x), Ok(d)) = (u64::try_from(x), u64::try_from(d)) {
+            return Some((x / d, u128::from(x % d), u128::from(d)));
+        }
+        return Some(((x / d) as u64, x % d, d));
+    }
+    // m * 10^31 < 2^24 * 2^104 (and twice ten units of 2^s fit for s < 123)
+    let t = u128::from(m) * *POW10.get(p as usize).filter(|_| p <= 31)?;
+    if e >= 0 {
+        // an integer: only when p == 0 (values >= 2^23 have 7 integer digits)
+        return Some(((t << e) as u64, 0, 1));
+    }
+    let s = e.unsigned_abs();
+    if s >= 123 {
+        return None;
+    }
+    Some(((t >> s) as u64, t & ((1u128 << s) - 1), 1u128 << s))
+}
+
+/// `floor(e * log10(2))`, exact for |e| <= 1650 (78913 / 2^18 is log10(2) to 6 digits).
+#[inline(always)]
+fn floor_log10_pow2(e: i32) -> i32 {
+    (e * 78_913) >> 18
+}
+
+/// [`g7_digits`] for the values it cannot take: Rust's exact `{:.6e}` (correctly rounded,
+/// ties to even, like glibc), parsed back.
+#[cold]
+fn g7_digits_slow(v: f32) -> (u32, i32) {
+    let mut sb = StackBuf::<32>::new();
+    // cannot fail: "d.dddddde-45" is 12 bytes
+    let _ = std::fmt::write(&mut sb, format_args!("{:.6e}", f64::from(v)));
+    let (mut n, mut k, mut neg, mut in_exp) = (0u32, 0i32, false, false);
+    for &c in sb.as_bytes() {
+        match c {
+            b'e' => in_exp = true,
+            b'-' => neg = true,
+            b'0'..=b'9' if in_exp => k = k * 10 + i32::from(c - b'0'),
+            b'0'..=b'9' => n = n * 10 + u32::from(c - b'0'),
+            _ => {}
+        }
+    }
+    (n, if neg { -k } else { k })
+}
+
+/// `%.7g` text of 7 significant digits `n` (10^6 <= n < 10^7) with decimal exponent `k`
+/// (|k| < 100), first character in the lowest byte; and its length (at most 12).
+#[inline(always)]
+fn g7_layout(n: u32, k: i32) -> (u128, usize) {
+    // the 7 digits in bytes 0..7 (ascii8 gives 8, the first a '0')
+    let digits = ascii8(n) >> 8;
+    // digits after the last non-zero one are not printed; byte 7 is 0 and counts as one
+    let sig = 8 - ((digits - 0x0030_3030_3030_3030).leading_zeros() / 8) as usize;
+    if !(-4..7).contains(&k) {
+        // d[.dddddd]e+XX
+        let (mant, len) = if sig > 1 {
+            let first = digits & 0xff;
+            let text = first | u64::from(b'.') << 8 | (digits >> 8) << 16;
+            // cut the trailing zeros: the exponent goes right after the last digit
+            (text & (u64::MAX >> (64 - 8 * (sig + 1))), sig + 1)
+        } else {
+            (digits & 0xff, 1)
+        };
+        let a = k.unsigned_abs() as usize;
+        let exp = u32::from(b'e')
+            | u32::from(if k < 0 { b'-' } else { b'+' }) << 8
+            | u32::from(DIGIT_PAIRS[2 * a]) << 16
+            | u32::from(DIGIT_PAIRS[2 * a + 1]) << 24;
+        (u128::from(mant) | u128::from(exp) << (8 * len), len + 4)
+    } else if k >= 0 {
+        // int[.frac]: the point goes after k + 1 digits
+        let int_len = k as usize + 1;
+        let int_mask = (1u64 << (8 * int_len)) - 1;
+        if sig <= int_len {
+            (u128::from(digits & int_mask), int_len)
+        } else {
+            let text =
+                (digits & int_mask) | u64::from(b'.') << (8 * int_len) | (digits & !int_mask) << 8;
+            (u128::from(text), sig + 1)
+        }
+    } else {
+        // 0.[000]ddddddd
+        let at = 1 + k.unsigned_abs() as usize;
+        let prefix = u64::from_le_bytes(*b"0.000\0\0\0") & ((1u64 << (8 * at)) - 1);
+        (
+            u128::from(prefix) | u128::from(digits) << (8 * at),
+            at + sig,
+        )
+    }
+}
+
+/// The text of C `printf("%.7g", (double)v.abs())` as glibc prints it (the sign of `v` is
+/// the caller's), first character in the lowest byte of the result, and its length (at most
+/// 12).
+#[inline(always)]
+pub(crate) fn g7_text_abs(v: f32) -> (u128, usize) {
+    match g7_digits_u64(v.to_bits() & 0x7fff_ffff) {
+        Some((n, k)) => g7_layout(n, k),
+        None => g7_text_abs_other(v),
+    }
+}
+
+/// [`g7_text_abs`] outside the common range: zero, infinities, NaNs, very small and very
+/// large values.
+#[cold]
+#[inline(never)]
+fn g7_text_abs_other(v: f32) -> (u128, usize) {
+    let mag = v.to_bits() & 0x7fff_ffff;
+    match mag {
+        0 => (u128::from(b'0'), 1),
+        0x7f80_0000 => (u128::from(u32::from_le_bytes(*b"inf\0")), 3),
+        _ if mag > 0x7f80_0000 => (u128::from(u32::from_le_bytes(*b"nan\0")), 3),
+        _ => {
+            let (m, e) = match mag >> 23 {
+                0 => (mag, -149),
+                biased => (mag & 0x7f_ffff | 0x80_0000, biased as i32 - 150),
+            };
+            let (n, k) = g7_digits(m, e).unwrap_or_else(|| g7_digits_slow(f32::from_bits(mag)));
+            g7_layout(n, k)
+        }
+    }
 }
 
 /// C `printf("%.<precision>g", v)` exactly as glibc prints it (precision 0 behaves as 1).
@@ -632,10 +855,60 @@ pub fn push_json_f64_17(out: &mut Vec<u8>, v: f64) {
         return;
     }
     let start = out.len();
-    push_g_finite(out, v, 17, ExpStyle::Json);
+    // float32 columns (most of jsonSink's floats) have a short exact path to their digits
+    match g17_digits_f32(v) {
+        Some((n, k)) => {
+            if v.is_sign_negative() {
+                out.push(b'-');
+            }
+            let mut buf = [0u8; 20];
+            let first = u64_digits(&mut buf, n);
+            emit_g(out, &buf[first..], k, 17, ExpStyle::Json);
+        }
+        None => push_g_finite(out, v, 17, ExpStyle::Json),
+    }
     if !out[start..].iter().any(|&c| c == b'.' || c == b'e') {
         out.extend_from_slice(b".0");
     }
+}
+
+/// The 17 significant digits of `%.17g` of `v` when `v` is a float32 value in [~1e-15, 2^24)
+/// (as jsonSink's float32 columns are): `(n, k)` with `10^16 <= n < 10^17` and
+/// `|v| ~= n * 10^(k - 16)`, correctly rounded, ties to even. Like [`g7_digits_u64`], with
+/// the product in a `u128` (m * 10^31 < 2^128). `None` for other values.
+#[inline]
+pub(crate) fn g17_digits_f32(v: f64) -> Option<(u64, i32)> {
+    let f = v as f32;
+    if f64::from(f) != v || v == 0.0 {
+        return None;
+    }
+    let bits = f.to_bits() & 0x7fff_ffff;
+    let biased = (bits >> 23) as i32;
+    let k0 = floor_log10_pow2(biased - 127);
+    let p = 16 - k0;
+    // biased 0 (denormals) gives p = 55; values >= 2^24 are left to the general path
+    if biased > 150 || p > 31 {
+        return None;
+    }
+    // p <= 31: v >= 2^-49, so s <= 72 and twice ten units of 2^s fit easily
+    let s = (150 - biased) as u32;
+    let m = u128::from(bits & 0x7f_ffff | 0x80_0000);
+    let t = m * POW10[p as usize];
+    // below 10^18 as v < 10^(k0 + 2)
+    let (n, rem) = ((t >> s) as u64, t & ((1u128 << s) - 1));
+    let (kept, twice_dropped, unit, k) = if n >= E16 * 10 {
+        (
+            n / 10,
+            (u128::from(n % 10) << s | rem) << 1,
+            10u128 << s,
+            k0 + 1,
+        )
+    } else {
+        (n, rem << 1, 1u128 << s, k0)
+    };
+    let up = twice_dropped > unit || (twice_dropped == unit && kept & 1 == 1);
+    let n = kept + u64::from(up);
+    Some(if n == E16 * 10 { (E16, k + 1) } else { (n, k) })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -652,7 +925,7 @@ pub fn push_ts(out: &mut Vec<u8>, sec: u64, nsec: u32) {
 
 /// Each octet's decimal digits followed by a dot, as ASCII in the low bytes of a `u32`, and
 /// the number of those bytes.
-static OCTET_DOT: [(u32, u8); 256] = {
+pub(crate) static OCTET_DOT: [(u32, u8); 256] = {
     let mut t = [(0u32, 0u8); 256];
     let mut b = 0;
     while b < 256 {
@@ -1360,6 +1633,150 @@ mod tests {
         assert_eq!(g(f32::MAX), "3.402823e+38");
         assert_eq!(g(10_000_005.0), "1e+07"); // exact tie -> even
         assert_eq!(g(10_000_015.0), "1.000002e+07"); // exact tie -> even
+    }
+
+    /// Float32 values where `%.7g` is hard: powers of ten and their neighbours (rounding up to
+    /// the next power), exact ties at the 8th digit, the ends of the fast paths' ranges,
+    /// denormals, the extremes.
+    fn g7_edge_values() -> Vec<f32> {
+        let mut v = vec![
+            0.0,
+            -0.0,
+            f32::MIN_POSITIVE,
+            f32::from_bits(1),
+            f32::from_bits(0x007f_ffff),
+            f32::MAX,
+            1_234_567.5,
+            1_234_566.5,
+            9_999_999.5,
+            16_777_215.0,
+            16_777_216.0,
+            33_554_430.0,
+            1e-25,
+            1e-26,
+            1.844_674_4e19,
+        ];
+        // the float32 next to these decimal texts
+        for text in ["9.9999995", "9.9999994", "99999.995", "0.000099999995"] {
+            v.push(text.parse().unwrap());
+        }
+        for k in -45..=38 {
+            let p = format!("1e{k}").parse::<f32>().unwrap();
+            for d in -3i32..=3 {
+                v.push(f32::from_bits(p.to_bits().wrapping_add_signed(d)));
+            }
+            let nines = format!("9.9999995e{k}").parse::<f32>().unwrap();
+            v.push(nines);
+            v.push(f32::from_bits(nines.to_bits() + 1));
+            v.push(f32::from_bits(nines.to_bits() - 1));
+        }
+        // every 8-digit integer ending in 5 below 2^24 is an exact tie
+        v.extend((10_000_005..16_777_216).step_by(10 * 997).map(|i| i as f32));
+        v.extend((0..=0xff).map(|b| f32::from_bits(b << 23 | 0x12_3456)));
+        v
+    }
+
+    #[test]
+    fn g7_matches_libc_on_float32() {
+        let mut vals = g7_edge_values();
+        let mut r = XorShift(0x5eed_f10a7);
+        vals.extend((0..200_000).map(|_| f32::from_bits(r.next() as u32)));
+        // one value in every 9973 bit patterns: every exponent, both signs, NaNs and infinities
+        vals.extend((0..=u32::MAX).step_by(9973).map(f32::from_bits));
+        let mut out = b"ab".to_vec();
+        for v in vals {
+            out.truncate(2);
+            push_g7(&mut out, v);
+            let want = c_fmt("%.7g", f64::from(v));
+            assert_eq!(
+                &out[2..],
+                want.as_bytes(),
+                "{v:e} (bits {:#x})",
+                v.to_bits()
+            );
+        }
+    }
+
+    /// jsonSink's text of float32 values (the `%.17g` fast path) against glibc.
+    #[test]
+    fn json_f32_matches_libc() {
+        let mut vals = g7_edge_values();
+        let mut r = XorShift(0x00a1_5f17);
+        vals.extend((0..100_000).map(|_| f32::from_bits(r.next() as u32)));
+        vals.extend((0..=u32::MAX).step_by(19_997).map(f32::from_bits));
+        let mut out = Vec::new();
+        for v in vals {
+            let v = f64::from(v);
+            out.clear();
+            push_json_f64_17(&mut out, v);
+            let want = json_from_c(&c_fmt("%.17g", v));
+            assert_eq!(out, want.as_bytes(), "{v:e} (bits {:#x})", v.to_bits());
+        }
+        for (v, fast) in [(1.5f32, true), (3e-15, true), (1e-16, false), (2e7, false)] {
+            assert_eq!(g17_digits_f32(f64::from(v)).is_some(), fast, "{v:e}");
+        }
+        assert_eq!(g17_digits_f32(0.1), None);
+    }
+
+    /// The whole float32 range against glibc (a few minutes):
+    /// `cargo test --release --lib g7_exhaustive -- --ignored`.
+    #[test]
+    #[ignore]
+    fn g7_exhaustive() {
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get()) as u32;
+        std::thread::scope(|sc| {
+            for t in 0..threads {
+                sc.spawn(move || {
+                    let mut out = Vec::new();
+                    for bits in (t..=u32::MAX).step_by(threads as usize) {
+                        let v = f32::from_bits(bits);
+                        out.clear();
+                        push_g7(&mut out, v);
+                        assert_eq!(out, c_fmt("%.7g", f64::from(v)).as_bytes(), "{bits:#x}");
+                    }
+                });
+            }
+        });
+    }
+
+    #[test]
+    fn g7_digits_paths() {
+        // u64 product and shift; u128 product; u64 division; u128 division; the slow path
+        for (v, want, fast) in [
+            (48.448_14f32, (4_844_814, 1), true),
+            (2.345_678e-6, (2_345_678, -6), true),
+            (12_345_678.0, (1_234_568, 7), true),
+            (1.234_567e-20, (1_234_567, -20), false),
+            (123_456_790.0, (1_234_568, 8), false),
+            (3.402_823_5e38, (3_402_823, 38), false),
+            (1e-30, (1_000_000, -30), false),
+        ] {
+            let bits = v.to_bits();
+            assert_eq!(g7_digits_u64(bits), Some(want).filter(|_| fast), "{v:e}");
+            let (m, e) = (bits & 0x7f_ffff | 0x80_0000, (bits >> 23) as i32 - 150);
+            let got = g7_digits(m, e).unwrap_or_else(|| g7_digits_slow(v));
+            assert_eq!(got, want, "{v:e}");
+        }
+        // the fast path's ends: every normal float32 in or near its range agrees
+        for bits in (0x3380_0000..0x4c00_0000u32).step_by(101) {
+            let (m, e) = (bits & 0x7f_ffff | 0x80_0000, (bits >> 23) as i32 - 150);
+            if let Some(fast) = g7_digits_u64(bits) {
+                assert_eq!(Some(fast), g7_digits(m, e), "{bits:#x}");
+            }
+        }
+        for bits in [0, 1, 0x7f_ffff, 0x7f80_0000, 0x7fc0_0000] {
+            assert_eq!(g7_digits_u64(bits), None);
+        }
+        assert_eq!(g7_digits(0x80_0000, -150 - 80 + 127 - 20), None);
+        assert_eq!(g7_digits_slow(f32::from_bits(1)), (1_401_298, -45));
+    }
+
+    #[test]
+    fn floor_log10_pow2_is_exact() {
+        for e in -1650..=1650 {
+            let want = (f64::from(e) * std::f64::consts::LOG10_2).floor() as i32;
+            assert_eq!(floor_log10_pow2(e), want, "{e}");
+        }
     }
 
     #[test]

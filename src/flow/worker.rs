@@ -76,7 +76,9 @@ pub struct Worker {
     records: bool,
     txt: bool,
     json: bool,
-    columns: Arc<Vec<Column>>,
+    /// flows.txt and flows.json lines of the records (columns of [`WorkerSetup::columns`]).
+    txt_fmt: txt::TxtFormatter,
+    json_fmt: json::JsonFormatter,
     /// Format records here rather than in the writer (see [`RecMeta`]): set for the
     /// end-of-input flush when there are several workers, and for the whole run by
     /// [`Worker::format_records_here`].
@@ -117,7 +119,8 @@ impl Worker {
             records: s.txt || s.json,
             txt: s.txt,
             json: s.json,
-            columns: s.columns,
+            txt_fmt: txt::TxtFormatter::new(&s.columns),
+            json_fmt: json::JsonFormatter::new(&s.columns),
             format_here: false,
             packet_mode: s.packet_mode,
             flow_timeout: s.flow_timeout,
@@ -846,11 +849,11 @@ impl Worker {
     fn put_text(&mut self, alt: bool) -> u32 {
         let rec = if alt { &self.rec.alt } else { &self.rec.buf };
         if self.txt {
-            txt::write_record(&self.columns, rec, &mut self.out.records);
+            self.txt_fmt.write(rec, &mut self.out.records);
         }
         let split = self.out.records.len() as u32;
         if self.json {
-            json::write_record(&self.columns, rec, &mut self.out.records);
+            self.json_fmt.write(rec, &mut self.out.records);
         }
         split
     }

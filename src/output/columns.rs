@@ -238,9 +238,10 @@ impl Record {
 }
 
 /// Reads a [`Record`] back value by value (used by the sinks).
+#[derive(Clone, Copy)]
 pub struct RecordReader<'a> {
-    b: &'a [u8],
-    pos: usize,
+    /// What is left to read: one length check per value.
+    rest: &'a [u8],
 }
 
 /// One decoded scalar.
@@ -260,21 +261,20 @@ pub enum Value<'a> {
 
 impl<'a> RecordReader<'a> {
     pub fn new(b: &'a [u8]) -> Self {
-        RecordReader { b, pos: 0 }
+        RecordReader { rest: b }
     }
     fn take(&mut self, n: usize) -> &'a [u8] {
-        let end = (self.pos + n).min(self.b.len());
-        let s = &self.b[self.pos..end];
-        self.pos = end;
+        let (s, rest) = self.rest.split_at(n.min(self.rest.len()));
+        self.rest = rest;
         s
     }
     #[inline]
     fn le(&mut self, n: usize) -> u64 {
         debug_assert!(n <= 8);
         // whole values are the rule: one 8-byte load, masked to the value's width
-        if let Some(s) = self.b.get(self.pos..self.pos + 8) {
-            self.pos += n;
-            let v = u64::from_le_bytes(s.try_into().expect("8 bytes"));
+        if let Some(s) = self.rest.first_chunk::<8>() {
+            self.rest = &self.rest[n..];
+            let v = u64::from_le_bytes(*s);
             return if n == 8 {
                 v
             } else {
@@ -292,6 +292,48 @@ impl<'a> RecordReader<'a> {
     #[inline]
     pub fn reps(&mut self) -> u32 {
         self.le(4) as u32
+    }
+    /// The next `n` (<= 8) bytes as a little-endian unsigned value (missing bytes read as 0).
+    #[inline(always)]
+    pub fn uint(&mut self, n: usize) -> u64 {
+        self.le(n)
+    }
+    /// The next `n` (<= 8) bytes in the low bytes of the result, the bytes after them above
+    /// (the caller keeps the low `n`): one load for any width, so a caller reading values of
+    /// varying width does not branch on it. Missing bytes read as 0.
+    #[inline(always)]
+    pub fn word(&mut self, n: usize) -> u64 {
+        debug_assert!(n <= 8);
+        match self.rest.first_chunk::<8>() {
+            Some(s) => {
+                self.rest = &self.rest[n..];
+                u64::from_le_bytes(*s)
+            }
+            None => self.le(n),
+        }
+    }
+    /// The next `N` bytes (missing bytes read as 0).
+    #[inline(always)]
+    pub fn array<const N: usize>(&mut self) -> [u8; N] {
+        if let Some(a) = self.rest.first_chunk::<N>() {
+            self.rest = &self.rest[N..];
+            return *a;
+        }
+        let s = self.take(N);
+        let mut a = [0u8; N];
+        a[..s.len()].copy_from_slice(s);
+        a
+    }
+    /// A string: its u16 length, then its bytes.
+    #[inline(always)]
+    pub fn str(&mut self) -> &'a [u8] {
+        let n = self.le(2) as usize;
+        self.take(n)
+    }
+    /// The next `n` bytes (fewer at the end of the record).
+    #[inline(always)]
+    pub fn bytes(&mut self, n: usize) -> &'a [u8] {
+        self.take(n)
     }
     // inlined into the sinks' loops, so the match on `t` meets the one on the value
     #[inline(always)]

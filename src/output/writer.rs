@@ -108,12 +108,10 @@ fn renumber_record(rec: &mut [u8], map: &GlobalInds) {
 fn write_record(
     o: &mut dyn Write,
     scratch: &mut Vec<u8>,
-    format: fn(&[Column], &[u8], &mut Vec<u8>),
-    columns: &[Column],
-    rec: &[u8],
+    format: impl FnOnce(&mut Vec<u8>),
 ) -> io::Result<()> {
     scratch.clear();
-    format(columns, rec, scratch);
+    format(scratch);
     o.write_all(scratch)
 }
 
@@ -175,6 +173,8 @@ pub fn run(
     let mut new_cur = vec![Cursor::default(); n];
     let mut global = GlobalInds::new(n);
     let mut scratch = Vec::new();
+    let mut txt_fmt = txt::TxtFormatter::new(&sinks.columns);
+    let mut json_fmt = json::JsonFormatter::new(&sinks.columns);
     let mut pkt_gather: Vec<u8> = Vec::new();
     let mut next_ind = 0u64;
     let mut stats = WriterStats::default();
@@ -335,22 +335,10 @@ pub fn run(
                     renumber_record(rec, &global);
                 }
                 if let Some(o) = sinks.flows_txt.as_mut() {
-                    write_record(
-                        o.as_mut(),
-                        &mut scratch,
-                        txt::write_record,
-                        &sinks.columns,
-                        rec,
-                    )?;
+                    write_record(o.as_mut(), &mut scratch, |s| txt_fmt.write(rec, s))?;
                 }
                 if let Some(o) = sinks.flows_json.as_mut() {
-                    write_record(
-                        o.as_mut(),
-                        &mut scratch,
-                        json::write_record,
-                        &sinks.columns,
-                        rec,
-                    )?;
+                    write_record(o.as_mut(), &mut scratch, |s| json_fmt.write(rec, s))?;
                 }
             }
             if renumber && r.last_of_flow {
@@ -512,15 +500,14 @@ mod tests {
         let mut scratch = b"stale".to_vec();
         for mut rec in [record(1, 5), record(0, 9)] {
             renumber_record(&mut rec, &map);
-            write_record(&mut sink, &mut scratch, txt::write_record, &cols, &rec).unwrap();
+            write_record(&mut sink, &mut scratch, |s| {
+                txt::write_record(&cols, &rec, s)
+            })
+            .unwrap();
         }
-        write_record(
-            &mut sink,
-            &mut scratch,
-            json::write_record,
-            &cols,
-            &record(0, 3),
-        )
+        write_record(&mut sink, &mut scratch, |s| {
+            json::write_record(&cols, &record(0, 3), s)
+        })
         .unwrap();
         assert_eq!(sink.0[0], b"B\t2\t7\n");
         assert_eq!(sink.0[1], b"A\t9\t7\n");
