@@ -67,6 +67,13 @@ pub struct WorkerSetup {
     pub shared: Arc<Shared>,
 }
 
+/// Whether a worker formats the next chunk of its end-of-input flush itself: always when
+/// several workers flush at once, else when the writer has `writer_backlog` batches (two or
+/// more) still waiting.
+fn self_formats_flush(workers: usize, writer_backlog: usize) -> bool {
+    workers > 1 || writer_backlog >= 2
+}
+
 pub struct Worker {
     pub index: usize,
     workers: usize,
@@ -187,7 +194,13 @@ impl Worker {
             if eof {
                 // in pieces: one output batch for millions of records would be grown by
                 // doubling (page faults, copies) and double the peak memory
-                while !self.flush_some(FLUSH_CHUNK) {
+                // Who formats the flushed records: with several workers, each its own (the
+                // reader is done, and one writer would leave CPUs idle). With one, the worker
+                // formats a chunk itself whenever the writer still has two or more to do,
+                // else hands it over typed: on small64's 2 M records the writer formatting
+                // alone was the whole end of the run, with the worker's CPU idle.
+                let workers = self.workers;
+                while !self.flush_some(FLUSH_CHUNK, self_formats_flush(workers, output.len())) {
                     // later flush records sort after the last one written (LRU order), so
                     // the writer may merge this part with the other workers' right away
                     let written = self.out.recs.last().map_or(0, |r| r.key.minor);
@@ -860,16 +873,15 @@ impl Worker {
 
     /// End of input: writes every flow from the oldest LRU end (core.md 9.4 step 3).
     pub fn flush_all(&mut self) {
-        while !self.flush_some(usize::MAX) {}
+        while !self.flush_some(usize::MAX, self.workers > 1) {}
     }
 
     /// [`Worker::flush_all`] in steps: writes flows until the output batch holds at least
     /// `max_records` records; returns whether the table is empty.
-    fn flush_some(&mut self, max_records: usize) -> bool {
+    fn flush_some(&mut self, max_records: usize, format_here: bool) -> bool {
         // every flow leaves now: the index need not follow
         self.table.drain();
-        // and the reader is done: with several workers flushing at once, each formats its own
-        self.format_here = self.workers > 1 && self.records;
+        self.format_here = format_here && self.records;
         if max_records != usize::MAX && self.out.recs.is_empty() {
             // size a fresh batch like the last one instead of growing it by doubling
             self.out.records.reserve(self.flush_hint);
@@ -947,4 +959,18 @@ const SEND_BYTES: usize = 128 << 10;
 /// written (its partner may still be looked at).
 fn detach(t: &mut FlowTable, s: u32) {
     t.detach(s);
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_lone_worker_formats_its_flush_only_while_the_writer_lags() {
+        assert!(super::self_formats_flush(2, 0), "several workers: always");
+        assert!(!super::self_formats_flush(1, 0));
+        assert!(
+            !super::self_formats_flush(1, 1),
+            "one batch in hand is no backlog"
+        );
+        assert!(super::self_formats_flush(1, 2));
+    }
 }
