@@ -734,6 +734,29 @@ mod tests {
         assert_eq!(put_json_f32(&mut w, 1.5), Some(3));
     }
 
+    /// [`put_json_f32`] against `textfmt`'s writer (itself checked against glibc) for every
+    /// positive float32 in its range: `cargo test --release --lib json_window_exhaustive --
+    /// --ignored` (a few minutes).
+    #[test]
+    #[ignore]
+    fn json_window_exhaustive() {
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get()) as u32;
+        std::thread::scope(|sc| {
+            for t in 0..threads {
+                sc.spawn(move || {
+                    let (mut w, mut want) = ([0u8; WINDOW], Vec::new());
+                    for bits in (0x2700_0000 + t..0x4b80_0000).step_by(threads as usize) {
+                        let v = f32::from_bits(bits);
+                        let n = put_json_f32(&mut w, v).expect("in the fast range");
+                        want.clear();
+                        tf::push_json_f64_17(&mut want, f64::from(v));
+                        assert_eq!(w[..n], want[..], "{bits:#x}");
+                    }
+                });
+            }
+        });
+    }
+
     #[test]
     fn fixed6() {
         let mut r = XorShift(4321);

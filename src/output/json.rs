@@ -22,6 +22,9 @@ struct JsonColumn {
     types: &'static [Ty],
     repeating: bool,
     key: std::ops::Range<usize>,
+    /// The key, then padding, when it fits one chunk (most do): copied from here without a
+    /// loop.
+    short_key: Option<[u8; KEY_CHUNK + 1]>,
 }
 
 /// Formats records of one column list as flows.json lines (see the module comment).
@@ -48,10 +51,17 @@ impl JsonFormatter {
                 keys.extend_from_slice(b",\"");
                 keys.extend_from_slice(c.name.as_bytes());
                 keys.extend_from_slice(b"\":");
+                let key = &keys[start..];
+                let short_key = (key.len() <= KEY_CHUNK).then(|| {
+                    let mut k = [0u8; KEY_CHUNK + 1];
+                    k[..key.len()].copy_from_slice(key);
+                    k
+                });
                 JsonColumn {
                     types: c.types,
                     repeating: c.repeating,
                     key: start..keys.len(),
+                    short_key,
                 }
             })
             .collect();
@@ -83,8 +93,16 @@ impl JsonFormatter {
             if c.repeating && reps == 0 {
                 continue;
             }
-            line.key(&self.keys, c.key.start + skip..c.key.end);
+            match &c.short_key {
+                Some(k) => line.short_key(k, skip, c.key.len()),
+                None => line.key(&self.keys, c.key.start + skip..c.key.end),
+            }
             skip = 0;
+            if let (false, &[t]) = (c.repeating, c.types) {
+                // most columns: one value
+                put_value(&mut line, &mut r, t, &mut self.float);
+                continue;
+            }
             let compound = c.types.len() > 1;
             if c.repeating {
                 line.byte(b'[');
@@ -239,6 +257,18 @@ impl Line<'_> {
         self.put(|w| {
             w[0] = b;
             1
+        })
+    }
+
+    /// A key of `len` bytes (at most `KEY_CHUNK`) from `key[skip..]` (`skip` 0 or 1).
+    #[inline(always)]
+    fn short_key(&mut self, key: &[u8; KEY_CHUNK + 1], skip: usize, len: usize) {
+        let Some(chunk) = key[skip.min(1)..].first_chunk::<KEY_CHUNK>() else {
+            unreachable!("the key array has one byte more than a chunk");
+        };
+        self.put(|w| {
+            w[..KEY_CHUNK].copy_from_slice(chunk);
+            len - skip
         })
     }
 

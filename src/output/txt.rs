@@ -103,11 +103,12 @@ const ROOM: usize = 1 + tp::WINDOW;
 
 /// Formats records of one column list as flows.txt lines.
 ///
-/// The columns are flattened once into [`Step`]s, so the per-record loop is one dispatch per
-/// value. A line is built in a reused buffer of fixed size: after one check for room, each
-/// separator and value are stored into a window of it ([`crate::textput`]), and the finished
-/// line is appended to the output at once. The write position and the record position stay
-/// local variables (helpers take and return them), so they live in registers.
+/// The columns are flattened once into [`Step`]s (a run of one-value columns of the same type
+/// is one step), so the per-record loop is one dispatch per step. A line is built in a reused
+/// buffer of fixed size: after one check for room, each separator and value are stored into a
+/// window of it ([`crate::textput`]), and the finished line is appended to the output at once.
+/// The write position is a local variable (helpers take and return it) rather than a field of
+/// a struct passed around, so it can stay in a register.
 pub struct TxtFormatter {
     steps: Vec<Step>,
     repeats: Vec<Repeating>,
