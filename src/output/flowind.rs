@@ -117,6 +117,18 @@ impl GlobalInds {
         }
     }
 
+    /// A hint that `prov` will be looked up soon: its window entry is fetched into the cache
+    /// (the flows written at the end of a run come in LRU order, random in their windows).
+    #[inline]
+    pub fn prefetch(&self, prov: u64) {
+        if let Some((w, k)) = self.split(prov) {
+            let win = &self.windows[w];
+            if let Some(e) = k.checked_sub(win.base).and_then(|i| win.slots.get(i as usize)) {
+                crate::flow::table::prefetch(e);
+            }
+        }
+    }
+
     /// Forgets a number (its flow's last record is written).
     pub fn remove(&mut self, prov: u64) {
         let Some((w, k)) = self.split(prov) else {
@@ -183,6 +195,10 @@ mod tests {
                         open.len() - 1 - r.below(open.len().min(5) as u64) as usize
                     };
                     let prov = open.swap_remove(i);
+                    // a hint only: for open, written, old and unknown numbers alike
+                    g.prefetch(prov);
+                    g.prefetch(prov + 7 * workers as u64);
+                    g.prefetch(0);
                     assert_eq!(g.get(prov), model.remove(&prov), "prov {prov}");
                     g.remove(prov);
                     assert_eq!(g.get(prov), None, "prov {prov} removed");

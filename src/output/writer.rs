@@ -184,6 +184,12 @@ pub fn run(
         let mut got = false;
         for w in 0..n {
             while let Some(b) = rings[w].try_pop() {
+                if renumber {
+                    // a batch's records are looked up soon: their windows' lines, all at once
+                    for r in &b.recs {
+                        global.prefetch(r.prov_ind);
+                    }
+                }
                 lanes[w].watermark = b.bound();
                 lanes[w].done |= b.done;
                 lanes[w].batches.push_back(b);
