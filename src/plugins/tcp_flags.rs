@@ -41,7 +41,7 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
 ];
 
 /// The settings, read once.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Opts {
     pub iptos: u8,
     pub rtt: bool,
@@ -61,26 +61,29 @@ pub struct Opts {
 
 impl Default for Opts {
     fn default() -> Opts {
-        Opts {
-            iptos: 0,
-            rtt: true,
-            ipchecksum: 2,
-            window: true,
-            winmin: 1,
-            seqack: true,
-            frag_analyze: true,
-            nat_bt: true,
-            scan: true,
-            mptcp: true,
-            ja4t: true,
-            flgcnt: false,
-            seqack_rel: false,
-            seqack_hex: false,
-        }
+        Opts::DEFAULT
     }
 }
 
 impl Opts {
+    /// The reference build's settings (the [`SETTINGS`] defaults).
+    pub const DEFAULT: Opts = Opts {
+        iptos: 0,
+        rtt: true,
+        ipchecksum: 2,
+        window: true,
+        winmin: 1,
+        seqack: true,
+        frag_analyze: true,
+        nat_bt: true,
+        scan: true,
+        mptcp: true,
+        ja4t: true,
+        flgcnt: false,
+        seqack_rel: false,
+        seqack_hex: false,
+    };
+
     pub fn from_config(c: &Config) -> Opts {
         Opts {
             iptos: c.u64("IPTOS").min(2) as u8,
@@ -411,6 +414,8 @@ struct Totals {
 /// The plugin instance of one worker.
 pub struct TcpFlags {
     o: Opts,
+    /// `o` is [`Opts::DEFAULT`]: the packets take the path specialised for it.
+    reference_opts: bool,
     flows: Slots<State>,
     /// Flag counters (TCPFLGCNT=1 only).
     counts: Slots<[u16; 16]>,
@@ -428,6 +433,7 @@ impl TcpFlags {
     pub fn with_opts(o: Opts) -> TcpFlags {
         TcpFlags {
             o,
+            reference_opts: o == Opts::DEFAULT,
             flows: Slots::default(),
             counts: Slots::default(),
             g: Totals::default(),

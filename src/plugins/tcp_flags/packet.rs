@@ -29,6 +29,23 @@ struct Ip {
     /// Positions of the IPv6 hop-by-hop and destination-options headers.
     hh: Option<usize>,
     dopt: Option<usize>,
+    /// IPv4: the first 20 header bytes (bytes past the capture as 0); IPv6: zeros.
+    v4: [u8; 20],
+}
+
+/// The `N` bytes at `at`, bytes past the capture as 0 (as the single-field readers of
+/// [`crate::wire`] read them): one bounds check for all the fields of a header.
+#[inline]
+pub(super) fn bytes_at<const N: usize>(d: &[u8], at: usize) -> [u8; N] {
+    let mut h = [0u8; N];
+    match d.get(at..at.saturating_add(N)) {
+        Some(s) => h.copy_from_slice(s),
+        None => {
+            let s = d.get(at..).unwrap_or(&[]);
+            h[..s.len()].copy_from_slice(s);
+        }
+    }
+    h
 }
 
 /// Walks the IPv6 extension headers between the innermost IPv6 header and L4.
@@ -69,6 +86,8 @@ fn v6_chain(d: &[u8], l3: usize, l4: usize) -> (Option<usize>, Option<usize>, Op
     (hh, dopt, frag)
 }
 
+/// Inlined: its fields then live in registers instead of a struct returned through memory.
+#[inline(always)]
 fn ip_view(pkt: &Pkt) -> Ip {
     let d = pkt.data;
     let info = pkt.info;
@@ -94,18 +113,10 @@ fn ip_view(pkt: &Pkt) -> Ip {
             more: frag.is_some() && fw & 1 != 0,
             hh,
             dopt,
+            v4: [0; 20],
         }
     } else {
-        // the fields used, up to the TTL: one bounds check for all of them (bytes past the
-        // capture read as 0, as the single-field readers do)
-        let mut h = [0u8; 9];
-        match d.get(l3..l3 + 9) {
-            Some(s) => h.copy_from_slice(s),
-            None => h
-                .iter_mut()
-                .enumerate()
-                .for_each(|(i, b)| *b = u8_at(d, l3 + i)),
-        }
+        let h = bytes_at::<20>(d, l3);
         let fw = u16::from_be_bytes([h[6], h[7]]);
         Ip {
             is6: false,
@@ -120,6 +131,7 @@ fn ip_view(pkt: &Pkt) -> Ip {
             more: fw & 0x2000 != 0,
             hh: None,
             dopt: None,
+            v4: h,
         }
     }
 }
@@ -150,22 +162,43 @@ pub(super) fn acc16(d: &[u8], base: usize, start: u32, len: u16, skip: u16) -> u
 /// `acc16(d, base, 0, len, skip)` from `all`, the word sum of `d[base..]` the reader computed
 /// while the packet was in its cache ([`crate::dissect::PacketInfo::l4_word_sum`]): the worker
 /// then reads only the skipped word and any bytes after the range, not the payload.
+/// (`layer4` calls [`acc16_given_without`] with the checksum field it read already.)
+#[cfg(test)]
 pub(super) fn acc16_given(d: &[u8], base: usize, all: u32, len: u16, skip: u16) -> u16 {
-    let mut a = range_sum_from_tail(d, base, all, len as usize);
-    if skip > 0 {
-        a = a.wrapping_sub(le16_at(d, base + 2 * skip as usize) as u32);
-    }
-    fold(a)
+    let skipped = if skip > 0 {
+        le16_at(d, base + 2 * skip as usize)
+    } else {
+        0
+    };
+    acc16_given_without(d, base, all, len, skipped)
 }
 
-/// `acc16(d, l3, 0, hdr_len, 5)`: the IPv4 header without its checksum word. A captured
-/// 20-byte header (almost every packet) is summed with the length known, so without the loop
-/// set-up and the skipped word's read: 0 - w5 + (w0 + … + w9) wraps back to the sum of the
-/// other nine words, which is what is summed here.
+/// [`acc16_given`] with the skipped word given as read (little-endian; 0 to skip none): the
+/// caller has read it already, as the header's checksum field.
+#[inline]
+pub(super) fn acc16_given_without(d: &[u8], base: usize, all: u32, len: u16, skipped: u16) -> u16 {
+    fold(range_sum_from_tail(d, base, all, len as usize).wrapping_sub(skipped as u32))
+}
+
+/// `acc16(d, l3, 0, hdr_len, 5)`: the IPv4 header without its checksum word. A 20-byte header
+/// is summed with the length known, so without the loop set-up and the skipped word's read:
+/// 0 - w5 + (w0 + … + w9) wraps back to the sum of the other nine words, which is what is
+/// summed. (`layer4` calls [`ip4_hdr_acc_from`] with the header it copied already.)
+#[cfg(test)]
 pub(super) fn ip4_hdr_acc(d: &[u8], l3: usize, hdr_len: u16) -> u16 {
-    match d.get(l3..l3.wrapping_add(20)) {
-        Some(h) if hdr_len == 20 => fold(word_sum(&h[..10]) + word_sum(&h[12..])),
-        _ => acc16(d, l3, 0, hdr_len, 5),
+    ip4_hdr_acc_from(d, l3, hdr_len, &bytes_at(d, l3))
+}
+
+/// [`ip4_hdr_acc`] given the header's first 20 bytes as [`bytes_at`] copies them. A 20-byte
+/// header (almost every packet) is summed from the copy, even when not entirely captured: its
+/// bytes past the capture are 0 in the copy, so is the skipped word then, and the sum of the
+/// other nine words is still the whole answer.
+#[inline]
+fn ip4_hdr_acc_from(d: &[u8], l3: usize, hdr_len: u16, first20: &[u8; 20]) -> u16 {
+    if hdr_len == 20 {
+        fold(word_sum(&first20[..10]) + word_sum(&first20[12..]))
+    } else {
+        acc16(d, l3, 0, hdr_len, 5)
     }
 }
 
@@ -278,7 +311,18 @@ impl TcpFlags {
     }
 
     pub(super) fn layer4(&mut self, cx: &mut FlowCx, pkt: &Pkt) {
-        let o = &self.o;
+        if self.reference_opts {
+            self.layer4_with::<true>(cx, pkt)
+        } else {
+            self.layer4_with::<false>(cx, pkt)
+        }
+    }
+
+    /// [`Self::layer4`] with the settings `Opts::DEFAULT` (`REFERENCE`) or `self.o`. The
+    /// reference build's settings get a copy of their own in which every setting is a constant,
+    /// so its tests of the settings and the code they skip are compiled away.
+    fn layer4_with<const REFERENCE: bool>(&mut self, cx: &mut FlowCx, pkt: &Pkt) {
+        let o = if REFERENCE { Opts::DEFAULT } else { self.o };
         let slot = cx.slot;
         let partner = cx.partner();
         let ls = cx.flow().last_seen();
@@ -338,7 +382,7 @@ impl TcpFlags {
                 }
             }
         } else {
-            ipf = (u8_at(d, ip.l3 + 6) & 0xE0) as u16;
+            ipf = (ip.v4[6] & 0xE0) as u16;
             opt_len = l3hd as i16 - 20;
             if opt_len > 0 {
                 if snap_l3 < l3hd as u32 || l3_len < l3hd {
@@ -387,11 +431,11 @@ impl TcpFlags {
                     st.ipid_dmax = ip_id_diff as u16;
                 }
             }
-            ip_hdr_ck = be16_at(d, ip.l3 + 10);
+            ip_hdr_ck = u16::from_be_bytes([ip.v4[10], ip.v4[11]]);
             if snap_l3 < l3hd as u32 {
                 ipf |= IPF_SNP_HLEN_WRN | IPF_L3CHK_SUMERR;
             } else if o.ipchecksum > 0 {
-                ip_cal_ck = (!ip4_hdr_acc(d, ip.l3, l3hd)).swap_bytes();
+                ip_cal_ck = (!ip4_hdr_acc_from(d, ip.l3, l3hd, &ip.v4)).swap_bytes();
                 if ip_cal_ck != ip_hdr_ck {
                     ipf |= IPF_L3CHK_SUMERR;
                 }
@@ -451,7 +495,10 @@ impl TcpFlags {
                         ipf |= IPF_SNP_HLEN_WRN | IPF_L4CHK_SUMERR;
                     } else if pos != 0 && o.ipchecksum > 1 {
                         st.l4_acc = match pkt.info.l4_word_sum {
-                            Some(all) => acc16_given(d, ip.l4, all, chk_len, pos),
+                            // the skipped word is the checksum field just read
+                            Some(all) => {
+                                acc16_given_without(d, ip.l4, all, chk_len, l4_hdr_ck.swap_bytes())
+                            }
                             None => acc16(d, ip.l4, 0, chk_len, pos),
                         };
                     }
