@@ -5,6 +5,7 @@
 use super::*;
 use crate::dissect::{FlowClass, NONE};
 use crate::flowstat::{IPV4_FRAG_PENDING, L2_FLOW, TIMEJUMP};
+use crate::time::Ts;
 use crate::wire::checksum::range_sum_from_tail;
 pub(super) use crate::wire::checksum::{fold, word_sum};
 use crate::wire::{be16_at, be32_at, le16_at, u8_at};
@@ -671,7 +672,8 @@ impl TcpFlags {
 
         // ---- 6.7 TCP flags, RTT state, bytes in flight
         let t4 = ip.l4;
-        let raw = u8_at(d, t4 + 13);
+        let th = bytes_at::<20>(d, t4);
+        let raw = th[13];
         let l7 = info.l7_len;
         let mut pa: u16 = 0;
         let mut flags = raw as u16;
@@ -764,7 +766,29 @@ impl TcpFlags {
                 fstat |= FS_OPTCORRPT;
             } else {
                 st.opt_pkt_cnt = st.opt_pkt_cnt.wrapping_add(1);
+                let nop_nop_ts = bytes_at::<12>(d, opt_base);
                 let mut i = 0usize;
+                if tcp_opt_len == 12 && nop_nop_ts[..4] == NOP_NOP_TS && raw & 0x02 == 0 {
+                    // what the loop below does for these three options (outside a SYN: no JA4T)
+                    st.opt_cnt = st.opt_cnt.wrapping_add(3);
+                    st.tcpopt_bits |= 1 << 1 | 1 << 8;
+                    if o.nat_bt {
+                        let val = u32::from_be_bytes([
+                            nop_nop_ts[4],
+                            nop_nop_ts[5],
+                            nop_nop_ts[6],
+                            nop_nop_ts[7],
+                        ]);
+                        let ecr = u32::from_be_bytes([
+                            nop_nop_ts[8],
+                            nop_nop_ts[9],
+                            nop_nop_ts[10],
+                            nop_nop_ts[11],
+                        ]);
+                        timestamp_option(st, val, ecr, ls, &mut fstat);
+                    }
+                    i = 12;
+                }
                 while (i as i64) < tcp_opt_len as i64 && u8_at(d, opt_base + i) != 0 {
                     let k = u8_at(d, opt_base + i);
                     let at = opt_base + i;
@@ -793,21 +817,8 @@ impl TcpFlags {
                             }
                         }
                         8 if o.nat_bt => {
-                            st.ts_val = be32_at(d, at + 2);
-                            st.ts_ecr = be32_at(d, at + 6);
-                            st.ts_last_sec = ls.sec;
-                            st.ts_last_ns = ls.nsec;
-                            if st.ts_val < st.ts_val_hi {
-                                fstat |= FS_TM_DEC;
-                            } else {
-                                st.ts_val_hi = st.ts_val;
-                                if fstat & FS_OPT_INIT == 0 {
-                                    st.ts_val_init = st.ts_val;
-                                    st.ts_first_sec = ls.sec;
-                                    st.ts_first_ns = ls.nsec;
-                                    fstat |= FS_OPT_INIT;
-                                }
-                            }
+                            let (val, ecr) = (be32_at(d, at + 2), be32_at(d, at + 6));
+                            timestamp_option(st, val, ecr, ls, &mut fstat);
                         }
                         30 if o.mptcp => {
                             let b2 = u8_at(d, at + 2);
@@ -848,7 +859,7 @@ impl TcpFlags {
         }
 
         // ---- 6.9 window engine
-        let mut win = be16_at(d, t4 + 14) as u32;
+        let mut win = u16::from_be_bytes([th[14], th[15]]) as u32;
         let mut wsc: u16 = 0;
         if fstat & FS_WS_USED != 0 {
             // x86 shift semantics: the count is taken mod 32; shifts >= 16 give 0
@@ -896,8 +907,8 @@ impl TcpFlags {
         }
 
         // ---- 6.10 SEQ/ACK analysis
-        let seq = be32_at(d, t4 + 4);
-        let ack = be32_at(d, t4 + 8);
+        let seq = u32::from_be_bytes([th[4], th[5], th[6], th[7]]);
+        let ack = u32::from_be_bytes([th[8], th[9], th[10], th[11]]);
         let (mut sd, mut ad, mut sl, mut al) = (0i32, 0i32, 0i32, 0i32);
         let seq_max_before = st.seq_max;
         if o.seqack {
@@ -1088,6 +1099,32 @@ impl TcpFlags {
         if timejump {
             cx.flow_mut().status |= TIMEJUMP;
             *cx.global_warn |= TIMEJUMP;
+        }
+    }
+}
+
+/// NOP, NOP, timestamp (kind 8, length 10): the whole option block of most TCP packets
+/// outside the handshake (12 bytes), which `layer4` handles without its option loop.
+const NOP_NOP_TS: [u8; 4] = [1, 1, 8, 10];
+
+/// The timestamp option (NAT_BT_EST): the last values and their time, the highest value seen
+/// (FS_TM_DEC when one goes back), and the first value and its time (once per flow,
+/// FS_OPT_INIT).
+#[inline]
+fn timestamp_option(st: &mut State, val: u32, ecr: u32, ls: Ts, fstat: &mut u16) {
+    st.ts_val = val;
+    st.ts_ecr = ecr;
+    st.ts_last_sec = ls.sec;
+    st.ts_last_ns = ls.nsec;
+    if val < st.ts_val_hi {
+        *fstat |= FS_TM_DEC;
+    } else {
+        st.ts_val_hi = val;
+        if *fstat & FS_OPT_INIT == 0 {
+            st.ts_val_init = val;
+            st.ts_first_sec = ls.sec;
+            st.ts_first_ns = ls.nsec;
+            *fstat |= FS_OPT_INIT;
         }
     }
 }

@@ -1735,3 +1735,45 @@ fn acc16_given_without_the_read_word_equals_acc16_skipping_it() {
         );
     }
 }
+
+#[test]
+fn nop_nop_timestamp_shortcut_equals_the_option_loop() {
+    // the same three options as NOP, NOP, TS (the shortcut) and as TS, NOP, NOP (the loop)
+    let block = |v: u32, nops_first: bool| {
+        let mut ts = vec![8, 10];
+        ts.extend_from_slice(&v.to_be_bytes());
+        ts.extend_from_slice(&0x0102_0304u32.to_be_bytes());
+        let mut o = if nops_first { vec![1, 1] } else { vec![] };
+        o.extend_from_slice(&ts);
+        if !nops_first {
+            o.extend_from_slice(&[1, 1]);
+        }
+        o
+    };
+    for o in [
+        Opts::default(),
+        Opts {
+            nat_bt: false,
+            ..Opts::default()
+        },
+    ] {
+        let run = |nops_first: bool| {
+            let mut h = H::new(o);
+            let mut pkts = vec![];
+            let (a, f) = h.feed(&P::a().f(0x02), 0);
+            pkts.push(f);
+            for (i, (flags, v)) in [(0x10, 1000), (0x18, 900), (0x10, 1010), (0x11, 1011)]
+                .into_iter()
+                .enumerate()
+            {
+                let p = P::a().f(flags).sa(1001, 0).o(&block(v, nops_first));
+                let (_, mut f) = h.feed(&p, 10 + 20 * i as u64);
+                // the option bytes themselves differ
+                f.pop();
+                pkts.push(f);
+            }
+            (h.term(a), pkts)
+        };
+        assert_eq!(run(true), run(false), "{o:?}");
+    }
+}
