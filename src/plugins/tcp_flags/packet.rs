@@ -312,18 +312,21 @@ impl TcpFlags {
     }
 
     pub(super) fn layer4(&mut self, cx: &mut FlowCx, pkt: &Pkt) {
-        if self.reference_opts {
+        if self.reference_opts && cx.pkt_line.is_none() {
             self.layer4_with::<true>(cx, pkt)
         } else {
             self.layer4_with::<false>(cx, pkt)
         }
     }
 
-    /// [`Self::layer4`] with the settings `Opts::DEFAULT` (`REFERENCE`) or `self.o`. The
-    /// reference build's settings get a copy of their own in which every setting is a constant,
-    /// so its tests of the settings and the code they skip are compiled away.
-    fn layer4_with<const REFERENCE: bool>(&mut self, cx: &mut FlowCx, pkt: &Pkt) {
-        let o = if REFERENCE { Opts::DEFAULT } else { self.o };
+    /// [`Self::layer4`], `FLOWS_ONLY` with the settings `Opts::DEFAULT` and no packet mode,
+    /// otherwise with `self.o` and packet mode as `cx` says. The common case gets a copy of
+    /// its own in which every setting is a constant and the packet-mode columns are absent, so
+    /// the tests of the settings, the code they skip and the values kept only for the
+    /// packet-mode line are compiled away (those values held registers, or stack slots written
+    /// at every packet, across most of the function).
+    fn layer4_with<const FLOWS_ONLY: bool>(&mut self, cx: &mut FlowCx, pkt: &Pkt) {
+        let o = if FLOWS_ONLY { Opts::DEFAULT } else { self.o };
         let slot = cx.slot;
         let partner = cx.partner();
         let ls = cx.flow().last_seen();
@@ -337,7 +340,11 @@ impl TcpFlags {
         let d = pkt.data;
         let info = pkt.info;
         let ip = ip_view(pkt);
-        let mut line = cx.pkt_line.take();
+        let mut line = if FLOWS_ONLY {
+            None
+        } else {
+            cx.pkt_line.take()
+        };
 
         let (st, mut op) = self.flows.pair(slot, partner);
         let mut fstat = st.stat & FS_STICKY;
@@ -662,7 +669,9 @@ impl TcpFlags {
             }
             fstat |= FS_INTDIS_OK;
             st.stat |= fstat;
-            cx.pkt_line = line;
+            if !FLOWS_ONLY {
+                cx.pkt_line = line;
+            }
             if timejump {
                 cx.flow_mut().status |= TIMEJUMP;
                 *cx.global_warn |= TIMEJUMP;
@@ -1095,7 +1104,9 @@ impl TcpFlags {
         if o.scan && st.scan_pkts < SCAN_PMAX + 2 {
             st.scan_pkts += 1;
         }
-        cx.pkt_line = line;
+        if !FLOWS_ONLY {
+            cx.pkt_line = line;
+        }
         if timejump {
             cx.flow_mut().status |= TIMEJUMP;
             *cx.global_warn |= TIMEJUMP;
