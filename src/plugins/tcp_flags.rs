@@ -41,7 +41,7 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
 ];
 
 /// The settings, read once.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Opts {
     pub iptos: u8,
     pub rtt: bool,
@@ -61,26 +61,29 @@ pub struct Opts {
 
 impl Default for Opts {
     fn default() -> Opts {
-        Opts {
-            iptos: 0,
-            rtt: true,
-            ipchecksum: 2,
-            window: true,
-            winmin: 1,
-            seqack: true,
-            frag_analyze: true,
-            nat_bt: true,
-            scan: true,
-            mptcp: true,
-            ja4t: true,
-            flgcnt: false,
-            seqack_rel: false,
-            seqack_hex: false,
-        }
+        Opts::DEFAULT
     }
 }
 
 impl Opts {
+    /// The reference build's settings (the [`SETTINGS`] defaults).
+    pub const DEFAULT: Opts = Opts {
+        iptos: 0,
+        rtt: true,
+        ipchecksum: 2,
+        window: true,
+        winmin: 1,
+        seqack: true,
+        frag_analyze: true,
+        nat_bt: true,
+        scan: true,
+        mptcp: true,
+        ja4t: true,
+        flgcnt: false,
+        seqack_rel: false,
+        seqack_hex: false,
+    };
+
     pub fn from_config(c: &Config) -> Opts {
         Opts {
             iptos: c.u64("IPTOS").min(2) as u8,
@@ -337,39 +340,68 @@ impl<T: Default + Clone> Slots<T> {
     #[inline]
     fn get_mut(&mut self, slot: u32) -> &mut T {
         let (c, i) = chunk_of(slot);
-        match self.chunks.get_mut(c).and_then(|ch| ch.get_mut(i)) {
-            Some(x) => x,
-            None => panic!("tcpFlags: state of slot {slot} used before its flow was created"),
+        Self::in_chunk(self.chunk_mut(c, slot), i, slot)
+    }
+
+    /// The state of `a` and, if given (and different, and its state exists), of `b`.
+    #[inline]
+    fn pair(&mut self, a: u32, b: Option<u32>) -> (&mut T, Option<&mut T>) {
+        let (ca, ia) = chunk_of(a);
+        match b.filter(|&b| b != a).map(chunk_of) {
+            // most pairs share a chunk
+            Some((cb, ib)) if cb == ca => {
+                let ch = self.chunk_mut(ca, a);
+                if ib < ch.len() {
+                    let (x, y) = Self::two(ch, ia, ib, a);
+                    (x, Some(y))
+                } else {
+                    (Self::in_chunk(ch, ia, a), None)
+                }
+            }
+            Some((cb, ib)) if self.chunks.get(cb).is_some_and(|ch| ib < ch.len()) => {
+                let (x, y) = Self::two(&mut self.chunks, ca, cb, a);
+                (Self::in_chunk(x, ia, a), Some(&mut y[ib]))
+            }
+            _ => (self.get_mut(a), None),
         }
     }
 
-    /// The state of `a` and, if given (and different), of `b`.
-    fn pair(&mut self, a: u32, b: Option<u32>) -> (&mut T, Option<&mut T>) {
-        let (ca, ia) = chunk_of(a);
-        let b = b.map(chunk_of).filter(|&(cb, ib)| {
-            (cb, ib) != (ca, ia) && self.chunks.get(cb).is_some_and(|ch| ib < ch.len())
-        });
-        match b {
-            Some((cb, ib)) if cb == ca => {
-                let ch = &mut self.chunks[ca];
-                if ia < ib {
-                    let (lo, hi) = ch.split_at_mut(ib);
-                    (&mut lo[ia], Some(&mut hi[0]))
-                } else {
-                    let (lo, hi) = ch.split_at_mut(ia);
-                    (&mut hi[0], Some(&mut lo[ib]))
-                }
-            }
-            Some((cb, ib)) if ca < cb => {
-                let (lo, hi) = self.chunks.split_at_mut(cb);
-                (&mut lo[ca][ia], Some(&mut hi[0][ib]))
-            }
-            Some((cb, ib)) => {
-                let (lo, hi) = self.chunks.split_at_mut(ca);
-                (&mut hi[0][ia], Some(&mut lo[cb][ib]))
-            }
-            None => (self.get_mut(a), None),
+    /// Elements `i` and `j` of `v`: `j` is in range and differs from `i`, an `i` out of range
+    /// is the state of `slot` missing.
+    #[inline]
+    fn two<U>(v: &mut [U], i: usize, j: usize, slot: u32) -> (&mut U, &mut U) {
+        if i >= v.len() {
+            Self::missing(slot)
         }
+        if i < j {
+            let (lo, hi) = v.split_at_mut(j);
+            (&mut lo[i], &mut hi[0])
+        } else {
+            let (lo, hi) = v.split_at_mut(i);
+            (&mut hi[0], &mut lo[j])
+        }
+    }
+
+    #[inline]
+    fn chunk_mut(&mut self, c: usize, slot: u32) -> &mut Vec<T> {
+        match self.chunks.get_mut(c) {
+            Some(ch) => ch,
+            None => Self::missing(slot),
+        }
+    }
+
+    #[inline]
+    fn in_chunk(ch: &mut [T], i: usize, slot: u32) -> &mut T {
+        match ch.get_mut(i) {
+            Some(x) => x,
+            None => Self::missing(slot),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn missing(slot: u32) -> ! {
+        panic!("tcpFlags: state of slot {slot} used before its flow was created")
     }
 
     /// Prefetch hint for the cache lines of the first `bytes` bytes of `slot`'s state (no
@@ -411,6 +443,8 @@ struct Totals {
 /// The plugin instance of one worker.
 pub struct TcpFlags {
     o: Opts,
+    /// `o` is [`Opts::DEFAULT`]: the packets take the path specialised for it.
+    reference_opts: bool,
     flows: Slots<State>,
     /// Flag counters (TCPFLGCNT=1 only).
     counts: Slots<[u16; 16]>,
@@ -428,6 +462,7 @@ impl TcpFlags {
     pub fn with_opts(o: Opts) -> TcpFlags {
         TcpFlags {
             o,
+            reference_opts: o == Opts::DEFAULT,
             flows: Slots::default(),
             counts: Slots::default(),
             g: Totals::default(),

@@ -5,6 +5,7 @@
 use super::*;
 use crate::dissect::{FlowClass, NONE};
 use crate::flowstat::{IPV4_FRAG_PENDING, L2_FLOW, TIMEJUMP};
+use crate::time::Ts;
 use crate::wire::checksum::range_sum_from_tail;
 pub(super) use crate::wire::checksum::{fold, word_sum};
 use crate::wire::{be16_at, be32_at, le16_at, u8_at};
@@ -29,6 +30,23 @@ struct Ip {
     /// Positions of the IPv6 hop-by-hop and destination-options headers.
     hh: Option<usize>,
     dopt: Option<usize>,
+    /// IPv4: the first 20 header bytes (bytes past the capture as 0); IPv6: zeros.
+    v4: [u8; 20],
+}
+
+/// The `N` bytes at `at`, bytes past the capture as 0 (as the single-field readers of
+/// [`crate::wire`] read them): one bounds check for all the fields of a header.
+#[inline]
+pub(super) fn bytes_at<const N: usize>(d: &[u8], at: usize) -> [u8; N] {
+    let mut h = [0u8; N];
+    match d.get(at..at.saturating_add(N)) {
+        Some(s) => h.copy_from_slice(s),
+        None => {
+            let s = d.get(at..).unwrap_or(&[]);
+            h[..s.len()].copy_from_slice(s);
+        }
+    }
+    h
 }
 
 /// Walks the IPv6 extension headers between the innermost IPv6 header and L4.
@@ -69,6 +87,8 @@ fn v6_chain(d: &[u8], l3: usize, l4: usize) -> (Option<usize>, Option<usize>, Op
     (hh, dopt, frag)
 }
 
+/// Inlined: its fields then live in registers instead of a struct returned through memory.
+#[inline(always)]
 fn ip_view(pkt: &Pkt) -> Ip {
     let d = pkt.data;
     let info = pkt.info;
@@ -94,18 +114,10 @@ fn ip_view(pkt: &Pkt) -> Ip {
             more: frag.is_some() && fw & 1 != 0,
             hh,
             dopt,
+            v4: [0; 20],
         }
     } else {
-        // the fields used, up to the TTL: one bounds check for all of them (bytes past the
-        // capture read as 0, as the single-field readers do)
-        let mut h = [0u8; 9];
-        match d.get(l3..l3 + 9) {
-            Some(s) => h.copy_from_slice(s),
-            None => h
-                .iter_mut()
-                .enumerate()
-                .for_each(|(i, b)| *b = u8_at(d, l3 + i)),
-        }
+        let h = bytes_at::<20>(d, l3);
         let fw = u16::from_be_bytes([h[6], h[7]]);
         Ip {
             is6: false,
@@ -120,6 +132,7 @@ fn ip_view(pkt: &Pkt) -> Ip {
             more: fw & 0x2000 != 0,
             hh: None,
             dopt: None,
+            v4: h,
         }
     }
 }
@@ -150,22 +163,43 @@ pub(super) fn acc16(d: &[u8], base: usize, start: u32, len: u16, skip: u16) -> u
 /// `acc16(d, base, 0, len, skip)` from `all`, the word sum of `d[base..]` the reader computed
 /// while the packet was in its cache ([`crate::dissect::PacketInfo::l4_word_sum`]): the worker
 /// then reads only the skipped word and any bytes after the range, not the payload.
+/// (`layer4` calls [`acc16_given_without`] with the checksum field it read already.)
+#[cfg(test)]
 pub(super) fn acc16_given(d: &[u8], base: usize, all: u32, len: u16, skip: u16) -> u16 {
-    let mut a = range_sum_from_tail(d, base, all, len as usize);
-    if skip > 0 {
-        a = a.wrapping_sub(le16_at(d, base + 2 * skip as usize) as u32);
-    }
-    fold(a)
+    let skipped = if skip > 0 {
+        le16_at(d, base + 2 * skip as usize)
+    } else {
+        0
+    };
+    acc16_given_without(d, base, all, len, skipped)
 }
 
-/// `acc16(d, l3, 0, hdr_len, 5)`: the IPv4 header without its checksum word. A captured
-/// 20-byte header (almost every packet) is summed with the length known, so without the loop
-/// set-up and the skipped word's read: 0 - w5 + (w0 + … + w9) wraps back to the sum of the
-/// other nine words, which is what is summed here.
+/// [`acc16_given`] with the skipped word given as read (little-endian; 0 to skip none): the
+/// caller has read it already, as the header's checksum field.
+#[inline]
+pub(super) fn acc16_given_without(d: &[u8], base: usize, all: u32, len: u16, skipped: u16) -> u16 {
+    fold(range_sum_from_tail(d, base, all, len as usize).wrapping_sub(skipped as u32))
+}
+
+/// `acc16(d, l3, 0, hdr_len, 5)`: the IPv4 header without its checksum word. A 20-byte header
+/// is summed with the length known, so without the loop set-up and the skipped word's read:
+/// 0 - w5 + (w0 + … + w9) wraps back to the sum of the other nine words, which is what is
+/// summed. (`layer4` calls [`ip4_hdr_acc_from`] with the header it copied already.)
+#[cfg(test)]
 pub(super) fn ip4_hdr_acc(d: &[u8], l3: usize, hdr_len: u16) -> u16 {
-    match d.get(l3..l3.wrapping_add(20)) {
-        Some(h) if hdr_len == 20 => fold(word_sum(&h[..10]) + word_sum(&h[12..])),
-        _ => acc16(d, l3, 0, hdr_len, 5),
+    ip4_hdr_acc_from(d, l3, hdr_len, &bytes_at(d, l3))
+}
+
+/// [`ip4_hdr_acc`] given the header's first 20 bytes as [`bytes_at`] copies them. A 20-byte
+/// header (almost every packet) is summed from the copy, even when not entirely captured: its
+/// bytes past the capture are 0 in the copy, so is the skipped word then, and the sum of the
+/// other nine words is still the whole answer.
+#[inline]
+fn ip4_hdr_acc_from(d: &[u8], l3: usize, hdr_len: u16, first20: &[u8; 20]) -> u16 {
+    if hdr_len == 20 {
+        fold(word_sum(&first20[..10]) + word_sum(&first20[12..]))
+    } else {
+        acc16(d, l3, 0, hdr_len, 5)
     }
 }
 
@@ -278,7 +312,21 @@ impl TcpFlags {
     }
 
     pub(super) fn layer4(&mut self, cx: &mut FlowCx, pkt: &Pkt) {
-        let o = &self.o;
+        if self.reference_opts && cx.pkt_line.is_none() {
+            self.layer4_with::<true>(cx, pkt)
+        } else {
+            self.layer4_with::<false>(cx, pkt)
+        }
+    }
+
+    /// [`Self::layer4`], `FLOWS_ONLY` with the settings `Opts::DEFAULT` and no packet mode,
+    /// otherwise with `self.o` and packet mode as `cx` says. The common case gets a copy of
+    /// its own in which every setting is a constant and the packet-mode columns are absent, so
+    /// the tests of the settings, the code they skip and the values kept only for the
+    /// packet-mode line are compiled away (those values held registers, or stack slots written
+    /// at every packet, across most of the function).
+    fn layer4_with<const FLOWS_ONLY: bool>(&mut self, cx: &mut FlowCx, pkt: &Pkt) {
+        let o = if FLOWS_ONLY { Opts::DEFAULT } else { self.o };
         let slot = cx.slot;
         let partner = cx.partner();
         let ls = cx.flow().last_seen();
@@ -292,7 +340,11 @@ impl TcpFlags {
         let d = pkt.data;
         let info = pkt.info;
         let ip = ip_view(pkt);
-        let mut line = cx.pkt_line.take();
+        let mut line = if FLOWS_ONLY {
+            None
+        } else {
+            cx.pkt_line.take()
+        };
 
         let (st, mut op) = self.flows.pair(slot, partner);
         let mut fstat = st.stat & FS_STICKY;
@@ -338,7 +390,7 @@ impl TcpFlags {
                 }
             }
         } else {
-            ipf = (u8_at(d, ip.l3 + 6) & 0xE0) as u16;
+            ipf = (ip.v4[6] & 0xE0) as u16;
             opt_len = l3hd as i16 - 20;
             if opt_len > 0 {
                 if snap_l3 < l3hd as u32 || l3_len < l3hd {
@@ -387,11 +439,11 @@ impl TcpFlags {
                     st.ipid_dmax = ip_id_diff as u16;
                 }
             }
-            ip_hdr_ck = be16_at(d, ip.l3 + 10);
+            ip_hdr_ck = u16::from_be_bytes([ip.v4[10], ip.v4[11]]);
             if snap_l3 < l3hd as u32 {
                 ipf |= IPF_SNP_HLEN_WRN | IPF_L3CHK_SUMERR;
             } else if o.ipchecksum > 0 {
-                ip_cal_ck = (!ip4_hdr_acc(d, ip.l3, l3hd)).swap_bytes();
+                ip_cal_ck = (!ip4_hdr_acc_from(d, ip.l3, l3hd, &ip.v4)).swap_bytes();
                 if ip_cal_ck != ip_hdr_ck {
                     ipf |= IPF_L3CHK_SUMERR;
                 }
@@ -451,7 +503,10 @@ impl TcpFlags {
                         ipf |= IPF_SNP_HLEN_WRN | IPF_L4CHK_SUMERR;
                     } else if pos != 0 && o.ipchecksum > 1 {
                         st.l4_acc = match pkt.info.l4_word_sum {
-                            Some(all) => acc16_given(d, ip.l4, all, chk_len, pos),
+                            // the skipped word is the checksum field just read
+                            Some(all) => {
+                                acc16_given_without(d, ip.l4, all, chk_len, l4_hdr_ck.swap_bytes())
+                            }
                             None => acc16(d, ip.l4, 0, chk_len, pos),
                         };
                     }
@@ -614,7 +669,9 @@ impl TcpFlags {
             }
             fstat |= FS_INTDIS_OK;
             st.stat |= fstat;
-            cx.pkt_line = line;
+            if !FLOWS_ONLY {
+                cx.pkt_line = line;
+            }
             if timejump {
                 cx.flow_mut().status |= TIMEJUMP;
                 *cx.global_warn |= TIMEJUMP;
@@ -624,7 +681,8 @@ impl TcpFlags {
 
         // ---- 6.7 TCP flags, RTT state, bytes in flight
         let t4 = ip.l4;
-        let raw = u8_at(d, t4 + 13);
+        let th = bytes_at::<20>(d, t4);
+        let raw = th[13];
         let l7 = info.l7_len;
         let mut pa: u16 = 0;
         let mut flags = raw as u16;
@@ -717,7 +775,29 @@ impl TcpFlags {
                 fstat |= FS_OPTCORRPT;
             } else {
                 st.opt_pkt_cnt = st.opt_pkt_cnt.wrapping_add(1);
+                let nop_nop_ts = bytes_at::<12>(d, opt_base);
                 let mut i = 0usize;
+                if tcp_opt_len == 12 && nop_nop_ts[..4] == NOP_NOP_TS && raw & 0x02 == 0 {
+                    // what the loop below does for these three options (outside a SYN: no JA4T)
+                    st.opt_cnt = st.opt_cnt.wrapping_add(3);
+                    st.tcpopt_bits |= 1 << 1 | 1 << 8;
+                    if o.nat_bt {
+                        let val = u32::from_be_bytes([
+                            nop_nop_ts[4],
+                            nop_nop_ts[5],
+                            nop_nop_ts[6],
+                            nop_nop_ts[7],
+                        ]);
+                        let ecr = u32::from_be_bytes([
+                            nop_nop_ts[8],
+                            nop_nop_ts[9],
+                            nop_nop_ts[10],
+                            nop_nop_ts[11],
+                        ]);
+                        timestamp_option(st, val, ecr, ls, &mut fstat);
+                    }
+                    i = 12;
+                }
                 while (i as i64) < tcp_opt_len as i64 && u8_at(d, opt_base + i) != 0 {
                     let k = u8_at(d, opt_base + i);
                     let at = opt_base + i;
@@ -746,21 +826,8 @@ impl TcpFlags {
                             }
                         }
                         8 if o.nat_bt => {
-                            st.ts_val = be32_at(d, at + 2);
-                            st.ts_ecr = be32_at(d, at + 6);
-                            st.ts_last_sec = ls.sec;
-                            st.ts_last_ns = ls.nsec;
-                            if st.ts_val < st.ts_val_hi {
-                                fstat |= FS_TM_DEC;
-                            } else {
-                                st.ts_val_hi = st.ts_val;
-                                if fstat & FS_OPT_INIT == 0 {
-                                    st.ts_val_init = st.ts_val;
-                                    st.ts_first_sec = ls.sec;
-                                    st.ts_first_ns = ls.nsec;
-                                    fstat |= FS_OPT_INIT;
-                                }
-                            }
+                            let (val, ecr) = (be32_at(d, at + 2), be32_at(d, at + 6));
+                            timestamp_option(st, val, ecr, ls, &mut fstat);
                         }
                         30 if o.mptcp => {
                             let b2 = u8_at(d, at + 2);
@@ -801,7 +868,7 @@ impl TcpFlags {
         }
 
         // ---- 6.9 window engine
-        let mut win = be16_at(d, t4 + 14) as u32;
+        let mut win = u16::from_be_bytes([th[14], th[15]]) as u32;
         let mut wsc: u16 = 0;
         if fstat & FS_WS_USED != 0 {
             // x86 shift semantics: the count is taken mod 32; shifts >= 16 give 0
@@ -849,8 +916,8 @@ impl TcpFlags {
         }
 
         // ---- 6.10 SEQ/ACK analysis
-        let seq = be32_at(d, t4 + 4);
-        let ack = be32_at(d, t4 + 8);
+        let seq = u32::from_be_bytes([th[4], th[5], th[6], th[7]]);
+        let ack = u32::from_be_bytes([th[8], th[9], th[10], th[11]]);
         let (mut sd, mut ad, mut sl, mut al) = (0i32, 0i32, 0i32, 0i32);
         let seq_max_before = st.seq_max;
         if o.seqack {
@@ -1037,10 +1104,38 @@ impl TcpFlags {
         if o.scan && st.scan_pkts < SCAN_PMAX + 2 {
             st.scan_pkts += 1;
         }
-        cx.pkt_line = line;
+        if !FLOWS_ONLY {
+            cx.pkt_line = line;
+        }
         if timejump {
             cx.flow_mut().status |= TIMEJUMP;
             *cx.global_warn |= TIMEJUMP;
+        }
+    }
+}
+
+/// NOP, NOP, timestamp (kind 8, length 10): the whole option block of most TCP packets
+/// outside the handshake (12 bytes), which `layer4` handles without its option loop.
+const NOP_NOP_TS: [u8; 4] = [1, 1, 8, 10];
+
+/// The timestamp option (NAT_BT_EST): the last values and their time, the highest value seen
+/// (FS_TM_DEC when one goes back), and the first value and its time (once per flow,
+/// FS_OPT_INIT).
+#[inline]
+fn timestamp_option(st: &mut State, val: u32, ecr: u32, ls: Ts, fstat: &mut u16) {
+    st.ts_val = val;
+    st.ts_ecr = ecr;
+    st.ts_last_sec = ls.sec;
+    st.ts_last_ns = ls.nsec;
+    if val < st.ts_val_hi {
+        *fstat |= FS_TM_DEC;
+    } else {
+        st.ts_val_hi = val;
+        if *fstat & FS_OPT_INIT == 0 {
+            st.ts_val_init = val;
+            st.ts_first_sec = ls.sec;
+            st.ts_first_ns = ls.nsec;
+            *fstat |= FS_OPT_INIT;
         }
     }
 }

@@ -3,6 +3,7 @@
 //! values come out through the txt sink's record writer, the packet-mode fields from the line.
 
 use super::packet::{acc16, acc16_given, fold, ip4_hdr_acc, pseudo_hdr_acc, word_sum};
+use super::packet::{acc16_given_without, bytes_at};
 use super::*;
 use crate::dissect::{Dissector, FlowClass};
 use crate::flow::table::FlowTable;
@@ -1685,5 +1686,94 @@ fn acc16_from_the_readers_sum_equals_acc16() {
             acc16(&d, base, 0, len, skip),
             "n {n} base {base} len {len} skip {skip}"
         );
+    }
+}
+
+#[test]
+fn bytes_at_copies_a_header_and_reads_past_the_capture_as_zero() {
+    let d = [1u8, 2, 3, 4, 5];
+    assert_eq!(bytes_at::<3>(&d, 1), [2, 3, 4]);
+    assert_eq!(bytes_at::<5>(&d, 0), d);
+    // partly and not at all captured
+    assert_eq!(bytes_at::<4>(&d, 2), [3, 4, 5, 0]);
+    assert_eq!(bytes_at::<2>(&d, 5), [0, 0]);
+    assert_eq!(bytes_at::<2>(&d, 9), [0, 0]);
+    assert_eq!(bytes_at::<2>(&d, usize::MAX), [0, 0]);
+    assert_eq!(bytes_at::<0>(&d, 3), []);
+}
+
+#[test]
+fn acc16_given_without_the_read_word_equals_acc16_skipping_it() {
+    // TCP segment: 20-byte header with checksum 0x1234 (word 8), 3 payload bytes, 2 padding
+    let mut d = [0u8; 25];
+    d[16] = 0x12;
+    d[17] = 0x34;
+    d[20..].copy_from_slice(&[0xff, 0xfe, 0x01, 0xaa, 0xbb]);
+    let all = word_sum(&d);
+    let field = u16::from_be_bytes([d[16], d[17]]);
+    assert_eq!(
+        acc16_given_without(&d, 0, all, 23, field.swap_bytes()),
+        acc16(&d, 0, 0, 23, 8)
+    );
+    // nothing skipped
+    assert_eq!(
+        acc16_given_without(&d, 0, all, 23, 0),
+        acc16(&d, 0, 0, 23, 0)
+    );
+    let mut r = XorShift(0x5851_f42d_4c95_7f2d);
+    for _ in 0..20_000 {
+        let n = r.below(120) as usize;
+        let d = r.bytes(n);
+        let base = r.below(n as u64 + 1) as usize;
+        let len = r.below(n as u64 + 40) as u16;
+        let skip = 1 + r.below(12) as u16;
+        let word = crate::wire::le16_at(&d, base + 2 * skip as usize);
+        assert_eq!(
+            acc16_given_without(&d, base, word_sum(&d[base..]), len, word),
+            acc16(&d, base, 0, len, skip),
+            "n {n} base {base} len {len} skip {skip}"
+        );
+    }
+}
+
+#[test]
+fn nop_nop_timestamp_shortcut_equals_the_option_loop() {
+    // the same three options as NOP, NOP, TS (the shortcut) and as TS, NOP, NOP (the loop)
+    let block = |v: u32, nops_first: bool| {
+        let mut ts = vec![8, 10];
+        ts.extend_from_slice(&v.to_be_bytes());
+        ts.extend_from_slice(&0x0102_0304u32.to_be_bytes());
+        let mut o = if nops_first { vec![1, 1] } else { vec![] };
+        o.extend_from_slice(&ts);
+        if !nops_first {
+            o.extend_from_slice(&[1, 1]);
+        }
+        o
+    };
+    for o in [
+        Opts::default(),
+        Opts {
+            nat_bt: false,
+            ..Opts::default()
+        },
+    ] {
+        let run = |nops_first: bool| {
+            let mut h = H::new(o);
+            let mut pkts = vec![];
+            let (a, f) = h.feed(&P::a().f(0x02), 0);
+            pkts.push(f);
+            for (i, (flags, v)) in [(0x10, 1000), (0x18, 900), (0x10, 1010), (0x11, 1011)]
+                .into_iter()
+                .enumerate()
+            {
+                let p = P::a().f(flags).sa(1001, 0).o(&block(v, nops_first));
+                let (_, mut f) = h.feed(&p, 10 + 20 * i as u64);
+                // the option bytes themselves differ
+                f.pop();
+                pkts.push(f);
+            }
+            (h.term(a), pkts)
+        };
+        assert_eq!(run(true), run(false), "{o:?}");
     }
 }
