@@ -3,7 +3,7 @@
 
 use crate::dissect::{FlowClass, NONE};
 use crate::flowstat::*;
-use crate::output::columns::{Column, Record, Ty};
+use crate::output::columns::{Column, Record, Run, Ty};
 use crate::plugin::{FlowCx, Pkt, Plugin, SlotVec, TermCx};
 use crate::textfmt as tf;
 use crate::time::Ts;
@@ -50,6 +50,28 @@ fn macs_at(h: &[u8]) -> ([u8; 6], [u8; 6]) {
     dst.copy_from_slice(&b[..6]);
     src.copy_from_slice(&b[6..]);
     (dst, src)
+}
+
+/// `N` u16 values as `B` = `2 * N` little-endian bytes.
+#[inline(always)]
+fn u16s_le<const N: usize, const B: usize>(v: [u16; N]) -> [u8; B] {
+    assert!(B == 2 * N);
+    let mut b = [0u8; B];
+    for (c, x) in b.chunks_exact_mut(2).zip(v) {
+        c.copy_from_slice(&x.to_le_bytes());
+    }
+    b
+}
+
+/// `M` MAC addresses as their `B` = `6 * M` bytes in a row.
+#[inline(always)]
+fn macs_flat<const M: usize, const B: usize>(v: &[[u8; 6]; M]) -> [u8; B] {
+    assert!(B == 6 * M);
+    let mut b = [0u8; B];
+    for (c, x) in b.chunks_exact_mut(6).zip(v) {
+        c.copy_from_slice(x);
+    }
+    b
 }
 
 /// Whether two header descriptions ("eth:ipv4:tcp", 10–40 bytes) are equal: compared inline
@@ -350,35 +372,42 @@ impl Plugin for BasicFlow {
     fn on_flow_terminate(&mut self, cx: &TermCx, rec: &mut Record) {
         let f = cx.flow();
         let st = self.flows.get(cx.slot);
-        rec.u64(f.status);
-        rec.ts(f.first_seen.sec as u32 as u64, f.first_seen.nsec);
+        let n_desc = (st.n_desc as usize).min(MAX_DESC);
+        // flowStat … hdrDesc's count, in one run
+        let mut a = Run::<{ 8 + 3 * 12 + 1 + 4 + 2 * MAX_DESC + 4 }>::new();
+        a.u64(f.status);
+        a.ts(f.first_seen.sec as u32 as u64, f.first_seen.nsec);
         let last = f.last_seen();
-        rec.ts(last.sec as u32 as u64, last.nsec);
+        a.ts(last.sec as u32 as u64, last.nsec);
         let d = last.t2_duration(f.first_seen);
-        rec.ts(d.sec, d.nsec);
-        rec.u8(st.n_desc);
-        rec.reps(st.n_desc as u32);
-        for i in 0..st.n_desc as usize {
-            rec.u16(st.desc_cnt[i]);
+        a.ts(d.sec, d.nsec);
+        a.u8(st.n_desc);
+        a.reps(n_desc as u32);
+        a.prefix::<{ 2 * MAX_DESC }>(u16s_le(st.desc_cnt), 2 * n_desc);
+        a.reps(n_desc as u32);
+        rec.run(&a);
+        for &id in &st.descs[..n_desc] {
+            rec.str(&self.strings[id as usize]);
         }
-        rec.reps(st.n_desc as u32);
-        for i in 0..st.n_desc as usize {
-            rec.str(&self.strings[st.descs[i] as usize]);
-        }
-        let macs = if f.status & L2_NO_ETH != 0 { 0 } else { 1 };
-        rec.reps(st.n_src as u32 * macs);
-        for i in 0..(st.n_src as usize * macs as usize) {
-            rec.mac(st.src_macs[i]);
-        }
-        rec.reps(st.n_dst as u32 * macs);
-        for i in 0..(st.n_dst as usize * macs as usize) {
-            rec.mac(st.dst_macs[i]);
-        }
-        rec.u16(f.key.eth_type);
-        rec.reps(st.n_vlan as u32);
-        for i in 0..st.n_vlan as usize {
-            rec.u16((st.vlans[i] >> 16) as u16);
-        }
+        // srcMac … l4Proto
+        let mut b =
+            Run::<{ 2 * (4 + 6 * MAX_MAC) + 2 + 4 + 2 * MAX_VLAN + 2 * (17 + 2) + 1 }>::new();
+        let (n_src, n_dst) = if f.status & L2_NO_ETH != 0 {
+            (0, 0)
+        } else {
+            (
+                (st.n_src as usize).min(MAX_MAC),
+                (st.n_dst as usize).min(MAX_MAC),
+            )
+        };
+        b.reps(n_src as u32);
+        b.prefix::<{ 6 * MAX_MAC }>(macs_flat(&st.src_macs), 6 * n_src);
+        b.reps(n_dst as u32);
+        b.prefix::<{ 6 * MAX_MAC }>(macs_flat(&st.dst_macs), 6 * n_dst);
+        b.u16(f.key.eth_type);
+        let n_vlan = (st.n_vlan as usize).min(MAX_VLAN);
+        b.reps(n_vlan as u32);
+        b.prefix::<{ 2 * MAX_VLAN }>(u16s_le(st.vlans.map(|v| (v >> 16) as u16)), 2 * n_vlan);
         let ver = if f.status & L2_IPV6 != 0 {
             6
         } else if f.status & L2_IPV4 != 0 {
@@ -386,11 +415,12 @@ impl Plugin for BasicFlow {
         } else {
             0
         };
-        rec.ip(ver, &f.key.src);
-        rec.u16(f.key.sport);
-        rec.ip(ver, &f.key.dst);
-        rec.u16(f.key.dport);
-        rec.u8(f.key.proto);
+        b.ip(ver, &f.key.src);
+        b.u16(f.key.sport);
+        b.ip(ver, &f.key.dst);
+        b.u16(f.key.dport);
+        b.u8(f.key.proto);
+        rec.run(&b);
     }
 
     fn as_any(&self) -> &dyn Any {
@@ -414,6 +444,14 @@ mod tests {
             ([1, 2, 3, 4, 5, 6], [7, 8, 0, 0, 0, 0])
         );
         assert_eq!(super::macs_at(&[]), ([0; 6], [0; 6]));
+    }
+
+    #[test]
+    fn u16_lists_and_mac_lists_flatten_in_order() {
+        let b: [u8; 6] = super::u16s_le([0x0102, 0x0304, 0xa0b0]);
+        assert_eq!(b, [2, 1, 4, 3, 0xb0, 0xa0]);
+        let m: [u8; 12] = super::macs_flat(&[[1, 2, 3, 4, 5, 6], [7, 8, 9, 10, 11, 12]]);
+        assert_eq!(m, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
     }
 
     #[test]
