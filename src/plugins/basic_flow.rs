@@ -29,23 +29,60 @@ struct State {
     last_pkt: Ts,
 }
 
+/// The worker's header descriptions, each stored once; flows refer to them by id.
+#[derive(Default)]
+struct Descs {
+    ids: HashMap<Vec<u8>, u32>,
+    strings: Vec<Vec<u8>>,
+    /// The id [`Descs::intern`] returned last.
+    last: u32,
+}
+
+impl Descs {
+    /// The id of description `s` (a new one if it was never seen).
+    fn intern(&mut self, s: &[u8]) -> u32 {
+        // a new flow nearly always has the description of the previous new flow: one
+        // compare instead of hashing the text (the hash was ~200 instructions a flow)
+        if let Some(l) = self.strings.get(self.last as usize) {
+            if same_desc(l, s) {
+                return self.last;
+            }
+        }
+        let i = match self.ids.get(s) {
+            Some(&i) => i,
+            None => {
+                let i = self.strings.len() as u32;
+                self.strings.push(s.to_vec());
+                self.ids.insert(s.to_vec(), i);
+                i
+            }
+        };
+        self.last = i;
+        i
+    }
+    #[inline]
+    fn get(&self, id: u32) -> &[u8] {
+        &self.strings[id as usize]
+    }
+}
+
 #[derive(Default)]
 pub struct BasicFlow {
     flows: SlotVec<State>,
-    intern: HashMap<Vec<u8>, u32>,
-    strings: Vec<Vec<u8>>,
-    /// The id [`BasicFlow::intern`] returned last.
-    last_interned: u32,
+    descs: Descs,
 }
 
 /// The destination and source MAC at the start of `h`; bytes past its end read as 0.
 #[inline]
 fn macs_at(h: &[u8]) -> ([u8; 6], [u8; 6]) {
-    let mut b = [0u8; 12];
-    match h.get(..12) {
-        Some(both) => b.copy_from_slice(both),
-        None => b[..h.len()].copy_from_slice(h),
-    }
+    let b = match h.first_chunk::<12>() {
+        Some(both) => *both,
+        None => {
+            let mut b = [0u8; 12];
+            b[..h.len()].copy_from_slice(h);
+            b
+        }
+    };
     let (mut dst, mut src) = ([0u8; 6], [0u8; 6]);
     dst.copy_from_slice(&b[..6]);
     src.copy_from_slice(&b[6..]);
@@ -82,14 +119,20 @@ fn same_desc(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }
-    let (mut x, mut y) = (a.chunks_exact(8), b.chunks_exact(8));
-    for (p, q) in (&mut x).zip(&mut y) {
-        let word = |c: &[u8]| u64::from_ne_bytes(c.try_into().expect("8 bytes"));
-        if word(p) != word(q) {
+    let n = a.len();
+    if n < 8 {
+        return a == b;
+    }
+    let word = |c: &[u8], i: usize| u64::from_ne_bytes(c[i..i + 8].try_into().expect("8 bytes"));
+    // whole words, then the last eight bytes (overlapping the last whole word)
+    let mut i = 0;
+    while i + 8 < n {
+        if word(a, i) != word(b, i) {
             return false;
         }
+        i += 8;
     }
-    x.remainder().iter().zip(y.remainder()).all(|(p, q)| p == q)
+    word(a, n - 8) == word(b, n - 8)
 }
 
 impl BasicFlow {
@@ -97,56 +140,31 @@ impl BasicFlow {
         BasicFlow::default()
     }
 
-    fn intern(&mut self, s: &[u8]) -> u32 {
-        // a new flow nearly always has the description of the previous new flow: one
-        // compare instead of hashing the text (the hash was ~200 instructions a flow)
-        let last = self.last_interned as usize;
-        if last < self.strings.len() && same_desc(&self.strings[last], s) {
-            return self.last_interned;
-        }
-        let i = match self.intern.get(s) {
-            Some(&i) => i,
-            None => {
-                let i = self.strings.len() as u32;
-                self.strings.push(s.to_vec());
-                self.intern.insert(s.to_vec(), i);
-                i
-            }
-        };
-        self.last_interned = i;
-        i
-    }
-
     fn update(&mut self, cx: &mut FlowCx, pkt: &Pkt) {
-        let slot = cx.slot;
+        let flow_status = cx.flow().status;
+        let st = self.flows.get_mut(cx.slot);
         // 1. header descriptions
-        let st = self.flows.get(slot);
-        if st.n_desc as usize >= MAX_DESC {
+        let n = st.n_desc as usize;
+        if n >= MAX_DESC {
             cx.flow_mut().status |= HDOVRN;
         } else {
-            let mut found = false;
-            for i in 0..st.n_desc as usize {
-                if same_desc(&self.strings[st.descs[i] as usize], pkt.hdr_desc) {
-                    self.flows.get_mut(slot).desc_cnt[i] = pkt.info.num_hdrs;
-                    found = true;
-                    break;
+            let descs = &mut self.descs;
+            let known = st.descs[..n]
+                .iter()
+                .position(|&id| same_desc(descs.get(id), pkt.hdr_desc));
+            match known {
+                Some(i) => st.desc_cnt[i] = pkt.info.num_hdrs,
+                None => {
+                    st.descs[n] = descs.intern(pkt.hdr_desc);
+                    st.desc_cnt[n] = pkt.info.num_hdrs;
+                    st.n_desc += 1;
                 }
-            }
-            if !found {
-                let id = self.intern(pkt.hdr_desc);
-                let st = self.flows.get_mut(slot);
-                let n = st.n_desc as usize;
-                st.descs[n] = id;
-                st.desc_cnt[n] = pkt.info.num_hdrs;
-                st.n_desc += 1;
             }
         }
         // 2. MAC lists
-        let flow_status = cx.flow().status;
         let l2 = pkt.info.l2;
         if l2 != NONE && flow_status & (L2_NO_ETH | LAPD_FLOW) == 0 {
             let (dst, src) = macs_at(pkt.from(l2));
-            let st = self.flows.get_mut(slot);
             if (st.n_src as usize) < MAX_MAC && !st.src_macs[..st.n_src as usize].contains(&src) {
                 st.src_macs[st.n_src as usize] = src;
                 st.n_src += 1;
@@ -387,7 +405,7 @@ impl Plugin for BasicFlow {
         a.reps(n_desc as u32);
         rec.run(&a);
         for &id in &st.descs[..n_desc] {
-            rec.str(&self.strings[id as usize]);
+            rec.str(self.descs.get(id));
         }
         // srcMac … l4Proto
         let mut b =
