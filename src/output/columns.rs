@@ -138,6 +138,20 @@ impl Record {
             self.alt.extend_from_slice(b);
         }
     }
+    /// Appends a [`Run`] of values. All `N` bytes are copied (a copy of known size, no
+    /// library call) and the length then cut to what the run holds.
+    #[inline]
+    pub fn run<const N: usize>(&mut self, r: &Run<N>) {
+        let n = r.n.min(N);
+        let len = self.buf.len();
+        self.buf.extend_from_slice(&r.b);
+        self.buf.truncate(len + n);
+        if self.forked {
+            let len = self.alt.len();
+            self.alt.extend_from_slice(&r.b);
+            self.alt.truncate(len + n);
+        }
+    }
     /// Starts (or extends) an alternative rendering chosen when `needs` bits are set globally.
     pub fn fork(&mut self, needs: u64) {
         if !self.forked {
@@ -232,8 +246,98 @@ impl Record {
     #[inline]
     pub fn str(&mut self, s: &[u8]) {
         let n = s.len().min(u16::MAX as usize);
-        self.u16(n as u16);
-        self.put(&s[..n]);
+        self.buf.reserve(2 + n);
+        self.buf.extend_from_slice(&(n as u16).to_le_bytes());
+        self.buf.extend_from_slice(&s[..n]);
+        if self.forked {
+            self.alt.extend_from_slice(&(n as u16).to_le_bytes());
+            self.alt.extend_from_slice(&s[..n]);
+        }
+    }
+}
+
+/// A run of values built on the stack and appended to a [`Record`] in one piece
+/// ([`Record::run`]): the same encoding as the [`Record`] methods, but a value is a store at
+/// an offset the compiler mostly knows, instead of a capacity check, a length update and a
+/// check of `forked` per value. `N` is the most the run may hold: writing past it panics.
+#[derive(Clone)]
+pub struct Run<const N: usize> {
+    b: [u8; N],
+    n: usize,
+}
+
+impl<const N: usize> Default for Run<N> {
+    #[inline(always)]
+    fn default() -> Self {
+        Run { b: [0; N], n: 0 }
+    }
+}
+
+impl<const N: usize> Run<N> {
+    #[inline(always)]
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// The bytes written so far.
+    #[inline(always)]
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.b[..self.n]
+    }
+    #[inline(always)]
+    fn put<const K: usize>(&mut self, v: [u8; K]) {
+        self.b[self.n..self.n + K].copy_from_slice(&v);
+        self.n += K;
+    }
+    /// Writes all `K` bytes of `v` (they must fit) but keeps only the first `keep` (at most
+    /// `K`): the bytes after them are overwritten by the next value. For lists of up to a
+    /// known number of values stored in an array: one store instead of a loop.
+    #[inline(always)]
+    pub fn prefix<const K: usize>(&mut self, v: [u8; K], keep: usize) {
+        self.b[self.n..self.n + K].copy_from_slice(&v);
+        self.n += keep.min(K);
+    }
+    #[inline(always)]
+    pub fn reps(&mut self, n: u32) {
+        self.put(n.to_le_bytes());
+    }
+    #[inline(always)]
+    pub fn u8(&mut self, v: u8) {
+        self.put([v]);
+    }
+    #[inline(always)]
+    pub fn u16(&mut self, v: u16) {
+        self.put(v.to_le_bytes());
+    }
+    #[inline(always)]
+    pub fn u32(&mut self, v: u32) {
+        self.put(v.to_le_bytes());
+    }
+    #[inline(always)]
+    pub fn u64(&mut self, v: u64) {
+        self.put(v.to_le_bytes());
+    }
+    #[inline(always)]
+    pub fn i64(&mut self, v: i64) {
+        self.put(v.to_le_bytes());
+    }
+    #[inline(always)]
+    pub fn f32(&mut self, v: f32) {
+        self.put(v.to_le_bytes());
+    }
+    #[inline(always)]
+    pub fn ts(&mut self, sec: u64, nsec: u32) {
+        self.u64(sec);
+        self.u32(nsec);
+    }
+    #[inline(always)]
+    pub fn mac(&mut self, m: [u8; 6]) {
+        self.put(m);
+    }
+    /// As [`Record::ip`].
+    #[inline(always)]
+    pub fn ip(&mut self, ver: u8, a: &[u8; 16]) {
+        self.put([ver]);
+        self.put(*a);
     }
 }
 
@@ -436,6 +540,66 @@ mod tests {
         );
         assert!(matches!(a.value(Ty::U8), Value::U(9)) && matches!(b.value(Ty::U8), Value::U(9)));
         assert_eq!(r.needs, 0x200);
+    }
+
+    #[test]
+    fn run_encodes_like_the_record_methods() {
+        let ip = [10, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        let mut a = Record::default();
+        a.u64(u64::MAX - 1);
+        a.ts(7, 9);
+        a.u8(3);
+        a.reps(2);
+        a.u16(0x1234);
+        a.u16(0x5678);
+        a.u32(0xdead_beef);
+        a.i64(-4);
+        a.f32(1.5);
+        a.mac([1, 2, 3, 4, 5, 6]);
+        a.ip(4, &ip);
+        let mut r = Run::<72>::new();
+        r.u64(u64::MAX - 1);
+        r.ts(7, 9);
+        r.u8(3);
+        r.reps(2);
+        // three values written, two kept: the third is overwritten by the next value
+        r.prefix::<6>([0x34, 0x12, 0x78, 0x56, 0xff, 0xff], 4);
+        r.u32(0xdead_beef);
+        r.i64(-4);
+        r.f32(1.5);
+        r.mac([1, 2, 3, 4, 5, 6]);
+        r.ip(4, &ip);
+        assert_eq!(r.as_bytes(), &a.buf[..]);
+        let mut b = Record::default();
+        b.u8(1);
+        b.run(&r);
+        b.u8(2);
+        assert_eq!(b.buf.len(), a.buf.len() + 2);
+        assert_eq!(&b.buf[1..b.buf.len() - 1], &a.buf[..]);
+        assert_eq!(b.buf[b.buf.len() - 1], 2, "only the run's bytes were kept");
+    }
+
+    #[test]
+    fn run_goes_to_both_renderings_of_a_forked_record() {
+        let mut r = Record::default();
+        r.u8(1);
+        r.fork(1);
+        r.split_u16(0, 32);
+        let mut x = Run::<16>::new();
+        x.u32(7);
+        x.prefix::<4>([1, 2, 3, 4], 0);
+        r.run(&x);
+        r.str(b"ab");
+        assert_eq!(r.buf, [1, 0, 0, 7, 0, 0, 0, 2, 0, b'a', b'b']);
+        assert_eq!(r.alt, [1, 32, 0, 7, 0, 0, 0, 2, 0, b'a', b'b']);
+    }
+
+    #[test]
+    #[should_panic]
+    fn run_past_its_size_panics() {
+        let mut r = Run::<8>::new();
+        r.u32(1);
+        r.u64(2);
     }
 
     #[test]

@@ -198,7 +198,8 @@ pub fn merge_instances(
 /// flows already there (no second copy to fault in, no transient doubling of memory).
 #[derive(Clone, Debug)]
 pub struct SlotVec<T> {
-    chunks: Vec<Box<[T]>>,
+    /// Chunks of a fixed size: indexing within one needs no bounds check.
+    chunks: Vec<Box<[T; SLOT_CHUNK]>>,
 }
 
 const SLOT_CHUNK_BITS: u32 = 12;
@@ -218,15 +219,43 @@ impl<T: Default + Clone> SlotVec<T> {
             .map(|c| &c[slot as usize & (SLOT_CHUNK - 1)])
     }
 
-    /// Resets the state of `slot` for a new flow (growing the array if needed).
-    pub fn reset(&mut self, slot: u32) -> &mut T {
-        let c = (slot >> SLOT_CHUNK_BITS) as usize;
+    /// Adds chunks until chunk `c` exists.
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self, c: usize) {
         while self.chunks.len() <= c {
-            self.chunks
-                .push(vec![T::default(); SLOT_CHUNK].into_boxed_slice());
+            let chunk: Box<[T]> = vec![T::default(); SLOT_CHUNK].into_boxed_slice();
+            match chunk.try_into() {
+                Ok(chunk) => self.chunks.push(chunk),
+                Err(_) => unreachable!("a chunk has SLOT_CHUNK states"),
+            }
         }
-        let x = &mut self.chunks[c][slot as usize & (SLOT_CHUNK - 1)];
+    }
+
+    /// The state of `slot` for a new flow, whatever it held (growing the array if needed):
+    /// the caller sets every field it reads later (see [`SlotVec::reset`]).
+    #[inline]
+    fn fresh(&mut self, slot: u32) -> &mut T {
+        let c = (slot >> SLOT_CHUNK_BITS) as usize;
+        if c >= self.chunks.len() {
+            self.grow(c);
+        }
+        &mut self.chunks[c][slot as usize & (SLOT_CHUNK - 1)]
+    }
+
+    /// Resets the state of `slot` for a new flow (growing the array if needed).
+    #[inline]
+    pub fn reset(&mut self, slot: u32) -> &mut T {
+        let x = self.fresh(slot);
         *x = T::default();
+        x
+    }
+    /// Sets the state of `slot` for a new flow to `v` (growing the array if needed): one
+    /// write of the value the caller built, instead of a default then the fields changed.
+    #[inline]
+    pub fn reset_to(&mut self, slot: u32, v: T) -> &mut T {
+        let x = self.fresh(slot);
+        *x = v;
         x
     }
     #[inline]
@@ -286,5 +315,10 @@ mod tests {
         v.prefetch(4096);
         v.prefetch(1 << 30); // a hint only, also for slots that do not exist
         assert_eq!(v.reset(4096).1, 0, "reset gives a fresh state");
+        assert_eq!(*v.reset_to(4096, (1, 2)), (1, 2));
+        assert_eq!(*v.reset_to(9000, (3, 4)), (3, 4), "reset_to grows the array too");
+        assert_eq!(*v.get(9000), (3, 4));
+        assert_eq!(*v.get(4096), (1, 2));
+        assert_eq!(*v.get(8999), (0, 0));
     }
 }

@@ -3,7 +3,7 @@
 
 use crate::dissect::{FlowClass, NONE};
 use crate::flowstat::*;
-use crate::output::columns::{Column, Record, Ty};
+use crate::output::columns::{Column, Record, Run, Ty};
 use crate::plugin::{FlowCx, Pkt, Plugin, SlotVec, TermCx};
 use crate::textfmt as tf;
 use crate::time::Ts;
@@ -29,27 +29,86 @@ struct State {
     last_pkt: Ts,
 }
 
+/// The worker's header descriptions, each stored once; flows refer to them by id.
+#[derive(Default)]
+struct Descs {
+    ids: HashMap<Vec<u8>, u32>,
+    strings: Vec<Vec<u8>>,
+    /// The id [`Descs::intern`] returned last.
+    last: u32,
+}
+
+impl Descs {
+    /// The id of description `s` (a new one if it was never seen).
+    fn intern(&mut self, s: &[u8]) -> u32 {
+        // a new flow nearly always has the description of the previous new flow: one
+        // compare instead of hashing the text (the hash was ~200 instructions a flow)
+        if let Some(l) = self.strings.get(self.last as usize) {
+            if same_desc(l, s) {
+                return self.last;
+            }
+        }
+        let i = match self.ids.get(s) {
+            Some(&i) => i,
+            None => {
+                let i = self.strings.len() as u32;
+                self.strings.push(s.to_vec());
+                self.ids.insert(s.to_vec(), i);
+                i
+            }
+        };
+        self.last = i;
+        i
+    }
+    #[inline]
+    fn get(&self, id: u32) -> &[u8] {
+        &self.strings[id as usize]
+    }
+}
+
 #[derive(Default)]
 pub struct BasicFlow {
     flows: SlotVec<State>,
-    intern: HashMap<Vec<u8>, u32>,
-    strings: Vec<Vec<u8>>,
-    /// The id [`BasicFlow::intern`] returned last.
-    last_interned: u32,
+    descs: Descs,
 }
 
 /// The destination and source MAC at the start of `h`; bytes past its end read as 0.
 #[inline]
 fn macs_at(h: &[u8]) -> ([u8; 6], [u8; 6]) {
-    let mut b = [0u8; 12];
-    match h.get(..12) {
-        Some(both) => b.copy_from_slice(both),
-        None => b[..h.len()].copy_from_slice(h),
-    }
+    let b = match h.first_chunk::<12>() {
+        Some(both) => *both,
+        None => {
+            let mut b = [0u8; 12];
+            b[..h.len()].copy_from_slice(h);
+            b
+        }
+    };
     let (mut dst, mut src) = ([0u8; 6], [0u8; 6]);
     dst.copy_from_slice(&b[..6]);
     src.copy_from_slice(&b[6..]);
     (dst, src)
+}
+
+/// `N` u16 values as `B` = `2 * N` little-endian bytes.
+#[inline(always)]
+fn u16s_le<const N: usize, const B: usize>(v: [u16; N]) -> [u8; B] {
+    assert!(B == 2 * N);
+    let mut b = [0u8; B];
+    for (c, x) in b.chunks_exact_mut(2).zip(v) {
+        c.copy_from_slice(&x.to_le_bytes());
+    }
+    b
+}
+
+/// `M` MAC addresses as their `B` = `6 * M` bytes in a row.
+#[inline(always)]
+fn macs_flat<const M: usize, const B: usize>(v: &[[u8; 6]; M]) -> [u8; B] {
+    assert!(B == 6 * M);
+    let mut b = [0u8; B];
+    for (c, x) in b.chunks_exact_mut(6).zip(v) {
+        c.copy_from_slice(x);
+    }
+    b
 }
 
 /// Whether two header descriptions ("eth:ipv4:tcp", 10–40 bytes) are equal: compared inline
@@ -60,14 +119,20 @@ fn same_desc(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }
-    let (mut x, mut y) = (a.chunks_exact(8), b.chunks_exact(8));
-    for (p, q) in (&mut x).zip(&mut y) {
-        let word = |c: &[u8]| u64::from_ne_bytes(c.try_into().expect("8 bytes"));
-        if word(p) != word(q) {
+    let n = a.len();
+    if n < 8 {
+        return a == b;
+    }
+    let word = |c: &[u8], i: usize| u64::from_ne_bytes(c[i..i + 8].try_into().expect("8 bytes"));
+    // whole words, then the last eight bytes (overlapping the last whole word)
+    let mut i = 0;
+    while i + 8 < n {
+        if word(a, i) != word(b, i) {
             return false;
         }
+        i += 8;
     }
-    x.remainder().iter().zip(y.remainder()).all(|(p, q)| p == q)
+    word(a, n - 8) == word(b, n - 8)
 }
 
 impl BasicFlow {
@@ -75,56 +140,31 @@ impl BasicFlow {
         BasicFlow::default()
     }
 
-    fn intern(&mut self, s: &[u8]) -> u32 {
-        // a new flow nearly always has the description of the previous new flow: one
-        // compare instead of hashing the text (the hash was ~200 instructions a flow)
-        let last = self.last_interned as usize;
-        if last < self.strings.len() && same_desc(&self.strings[last], s) {
-            return self.last_interned;
-        }
-        let i = match self.intern.get(s) {
-            Some(&i) => i,
-            None => {
-                let i = self.strings.len() as u32;
-                self.strings.push(s.to_vec());
-                self.intern.insert(s.to_vec(), i);
-                i
-            }
-        };
-        self.last_interned = i;
-        i
-    }
-
     fn update(&mut self, cx: &mut FlowCx, pkt: &Pkt) {
-        let slot = cx.slot;
+        let flow_status = cx.flow().status;
+        let st = self.flows.get_mut(cx.slot);
         // 1. header descriptions
-        let st = self.flows.get(slot);
-        if st.n_desc as usize >= MAX_DESC {
+        let n = st.n_desc as usize;
+        if n >= MAX_DESC {
             cx.flow_mut().status |= HDOVRN;
         } else {
-            let mut found = false;
-            for i in 0..st.n_desc as usize {
-                if same_desc(&self.strings[st.descs[i] as usize], pkt.hdr_desc) {
-                    self.flows.get_mut(slot).desc_cnt[i] = pkt.info.num_hdrs;
-                    found = true;
-                    break;
+            let descs = &mut self.descs;
+            let known = st.descs[..n]
+                .iter()
+                .position(|&id| same_desc(descs.get(id), pkt.hdr_desc));
+            match known {
+                Some(i) => st.desc_cnt[i] = pkt.info.num_hdrs,
+                None => {
+                    st.descs[n] = descs.intern(pkt.hdr_desc);
+                    st.desc_cnt[n] = pkt.info.num_hdrs;
+                    st.n_desc += 1;
                 }
-            }
-            if !found {
-                let id = self.intern(pkt.hdr_desc);
-                let st = self.flows.get_mut(slot);
-                let n = st.n_desc as usize;
-                st.descs[n] = id;
-                st.desc_cnt[n] = pkt.info.num_hdrs;
-                st.n_desc += 1;
             }
         }
         // 2. MAC lists
-        let flow_status = cx.flow().status;
         let l2 = pkt.info.l2;
         if l2 != NONE && flow_status & (L2_NO_ETH | LAPD_FLOW) == 0 {
             let (dst, src) = macs_at(pkt.from(l2));
-            let st = self.flows.get_mut(slot);
             if (st.n_src as usize) < MAX_MAC && !st.src_macs[..st.n_src as usize].contains(&src) {
                 st.src_macs[st.n_src as usize] = src;
                 st.n_src += 1;
@@ -350,35 +390,42 @@ impl Plugin for BasicFlow {
     fn on_flow_terminate(&mut self, cx: &TermCx, rec: &mut Record) {
         let f = cx.flow();
         let st = self.flows.get(cx.slot);
-        rec.u64(f.status);
-        rec.ts(f.first_seen.sec as u32 as u64, f.first_seen.nsec);
+        let n_desc = (st.n_desc as usize).min(MAX_DESC);
+        // flowStat … hdrDesc's count, in one run
+        let mut a = Run::<{ 8 + 3 * 12 + 1 + 4 + 2 * MAX_DESC + 4 }>::new();
+        a.u64(f.status);
+        a.ts(f.first_seen.sec as u32 as u64, f.first_seen.nsec);
         let last = f.last_seen();
-        rec.ts(last.sec as u32 as u64, last.nsec);
+        a.ts(last.sec as u32 as u64, last.nsec);
         let d = last.t2_duration(f.first_seen);
-        rec.ts(d.sec, d.nsec);
-        rec.u8(st.n_desc);
-        rec.reps(st.n_desc as u32);
-        for i in 0..st.n_desc as usize {
-            rec.u16(st.desc_cnt[i]);
+        a.ts(d.sec, d.nsec);
+        a.u8(st.n_desc);
+        a.reps(n_desc as u32);
+        a.prefix::<{ 2 * MAX_DESC }>(u16s_le(st.desc_cnt), 2 * n_desc);
+        a.reps(n_desc as u32);
+        rec.run(&a);
+        for &id in &st.descs[..n_desc] {
+            rec.str(self.descs.get(id));
         }
-        rec.reps(st.n_desc as u32);
-        for i in 0..st.n_desc as usize {
-            rec.str(&self.strings[st.descs[i] as usize]);
-        }
-        let macs = if f.status & L2_NO_ETH != 0 { 0 } else { 1 };
-        rec.reps(st.n_src as u32 * macs);
-        for i in 0..(st.n_src as usize * macs as usize) {
-            rec.mac(st.src_macs[i]);
-        }
-        rec.reps(st.n_dst as u32 * macs);
-        for i in 0..(st.n_dst as usize * macs as usize) {
-            rec.mac(st.dst_macs[i]);
-        }
-        rec.u16(f.key.eth_type);
-        rec.reps(st.n_vlan as u32);
-        for i in 0..st.n_vlan as usize {
-            rec.u16((st.vlans[i] >> 16) as u16);
-        }
+        // srcMac … l4Proto
+        let mut b =
+            Run::<{ 2 * (4 + 6 * MAX_MAC) + 2 + 4 + 2 * MAX_VLAN + 2 * (17 + 2) + 1 }>::new();
+        let (n_src, n_dst) = if f.status & L2_NO_ETH != 0 {
+            (0, 0)
+        } else {
+            (
+                (st.n_src as usize).min(MAX_MAC),
+                (st.n_dst as usize).min(MAX_MAC),
+            )
+        };
+        b.reps(n_src as u32);
+        b.prefix::<{ 6 * MAX_MAC }>(macs_flat(&st.src_macs), 6 * n_src);
+        b.reps(n_dst as u32);
+        b.prefix::<{ 6 * MAX_MAC }>(macs_flat(&st.dst_macs), 6 * n_dst);
+        b.u16(f.key.eth_type);
+        let n_vlan = (st.n_vlan as usize).min(MAX_VLAN);
+        b.reps(n_vlan as u32);
+        b.prefix::<{ 2 * MAX_VLAN }>(u16s_le(st.vlans.map(|v| (v >> 16) as u16)), 2 * n_vlan);
         let ver = if f.status & L2_IPV6 != 0 {
             6
         } else if f.status & L2_IPV4 != 0 {
@@ -386,11 +433,12 @@ impl Plugin for BasicFlow {
         } else {
             0
         };
-        rec.ip(ver, &f.key.src);
-        rec.u16(f.key.sport);
-        rec.ip(ver, &f.key.dst);
-        rec.u16(f.key.dport);
-        rec.u8(f.key.proto);
+        b.ip(ver, &f.key.src);
+        b.u16(f.key.sport);
+        b.ip(ver, &f.key.dst);
+        b.u16(f.key.dport);
+        b.u8(f.key.proto);
+        rec.run(&b);
     }
 
     fn as_any(&self) -> &dyn Any {
@@ -414,6 +462,14 @@ mod tests {
             ([1, 2, 3, 4, 5, 6], [7, 8, 0, 0, 0, 0])
         );
         assert_eq!(super::macs_at(&[]), ([0; 6], [0; 6]));
+    }
+
+    #[test]
+    fn u16_lists_and_mac_lists_flatten_in_order() {
+        let b: [u8; 6] = super::u16s_le([0x0102, 0x0304, 0xa0b0]);
+        assert_eq!(b, [2, 1, 4, 3, 0xb0, 0xa0]);
+        let m: [u8; 12] = super::macs_flat(&[[1, 2, 3, 4, 5, 6], [7, 8, 9, 10, 11, 12]]);
+        assert_eq!(m, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! computes them (spec/basicStats.md), its packet-mode length columns and its report lines.
 
 use crate::dissect::FlowClass;
-use crate::output::columns::{Column, Record, Ty};
+use crate::output::columns::{Column, Record, Run, Ty};
 use crate::plugin::{FlowCx, Pkt, Plugin, ReportTotals, SlotVec, TermCx};
 use crate::textfmt as tf;
 use crate::time::Ts;
@@ -213,32 +213,33 @@ impl Plugin for BasicStats {
             }
             None => (0, 0),
         };
-        rec.u64(st.pkts);
-        rec.u64(opkts);
-        rec.i64(f.pad_bytes);
-        rec.u64(st.bytes);
-        rec.u64(obytes);
-        rec.u16(st.min_sz);
-        rec.u16(st.max_sz);
+        let mut r = Run::<{ 5 * 8 + 2 * 2 + 10 * 4 }>::new();
+        r.u64(st.pkts);
+        r.u64(opkts);
+        r.i64(f.pad_bytes);
+        r.u64(st.bytes);
+        r.u64(obytes);
+        r.u16(st.min_sz);
+        r.u16(st.max_sz);
         let avg = if st.pkts > 0 {
             st.bytes as f32 / st.pkts as f32
         } else {
             0.0
         };
-        rec.f32(avg);
-        rec.f32(st.var_sz.sqrt());
-        rec.f32(st.min_iat);
-        rec.f32(st.max_iat);
-        rec.f32(st.avg_iat);
-        rec.f32(st.var_iat.sqrt());
+        r.f32(avg);
+        r.f32(st.var_sz.sqrt());
+        r.f32(st.min_iat);
+        r.f32(st.max_iat);
+        r.f32(st.avg_iat);
+        r.f32(st.var_iat.sqrt());
         let (dur, nonzero) = flow_duration(f.first_seen, f.last_seen());
         let (pktps, bytps) = if nonzero {
             (st.pkts as f32 / dur, st.bytes as f32 / dur)
         } else {
             (0.0, 0.0)
         };
-        rec.f32(pktps);
-        rec.f32(bytps);
+        r.f32(pktps);
+        r.f32(bytps);
         let dir = if cx.partner().is_none() && f.has(crate::flowstat::L3FLOWINVERT) {
             -1.0f32
         } else {
@@ -256,8 +257,9 @@ impl Plugin for BasicStats {
         } else {
             (st.bytes as f32 - obytes as f32) / tb as f32
         };
-        rec.f32(pkt_asm);
-        rec.f32(byt_asm);
+        r.f32(pkt_asm);
+        r.f32(byt_asm);
+        rec.run(&r);
 
         // report aggregates, in output order of this worker
         let order = self.written;
