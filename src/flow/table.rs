@@ -647,15 +647,14 @@ impl FlowTable {
         Some(s)
     }
 
-    /// Prefetch hint, third stage: both cache lines of the opposite direction of the flow in
-    /// `slot` (whose first line should be cached by now). `slot` is only a guess: it may be a
-    /// free slot or one reused since. Returns the opposite's slot (as guessed).
+    /// Prefetch hint, third stage: the slot of the opposite direction of the flow in `slot`
+    /// (whose first line should be cached by now), for prefetching its state. `slot` is only
+    /// a guess: it may be a free slot or one reused since, and so is the answer.
     #[inline]
-    pub fn prefetch_partner(&self, slot: u32) -> Option<u32> {
+    pub fn partner_guess(&self, slot: u32) -> Option<u32> {
         if slot < self.flows.len {
             let p = self.flows.get(slot).partner;
             if p != NIL {
-                self.prefetch_slot(p);
                 return Some(p);
             }
         }

@@ -91,6 +91,9 @@ pub struct Worker {
     /// [`Worker::format_records_here`].
     format_here: bool,
     packet_mode: bool,
+    /// Some packet callback reads the opposite direction's core flow (a plugin says so, or
+    /// basicFlow's packet-mode columns do): it is prefetched ahead of each packet.
+    prefetch_opposite_flow: bool,
     flow_timeout: f32,
     alarm_mode: bool,
     rec: Record,
@@ -117,7 +120,6 @@ impl Worker {
         Worker {
             index: s.index,
             workers: s.workers.max(1),
-            plugins: s.plugins,
             table: FlowTable::new(&s.timeouts, s.capacity),
             counters: Counters {
                 hdr_min: u16::MAX,
@@ -130,8 +132,11 @@ impl Worker {
             json_fmt: json::JsonFormatter::new(&s.columns),
             format_here: false,
             packet_mode: s.packet_mode,
+            prefetch_opposite_flow: s.packet_mode
+                || s.plugins.iter().any(|p| p.reads_opposite_flow()),
             flow_timeout: s.flow_timeout,
             alarm_mode: s.alarm_mode,
+            plugins: s.plugins,
             rec: Record::default(),
             out: Box::default(),
             seq: 0,
@@ -301,7 +306,10 @@ impl Worker {
             }
             if i + PARTNER_AHEAD < n {
                 if let Some(s) = slots[(i + PARTNER_AHEAD) % RING] {
-                    if let Some(p) = self.table.prefetch_partner(s) {
+                    if let Some(p) = self.table.partner_guess(s) {
+                        if self.prefetch_opposite_flow {
+                            self.table.prefetch_slot(p);
+                        }
                         for pl in &self.plugins {
                             pl.prefetch_opposite(p);
                         }
@@ -963,6 +971,33 @@ fn detach(t: &mut FlowTable, s: u32) {
 
 #[cfg(test)]
 mod tests {
+    use super::{Worker, WorkerSetup};
+    use crate::plugin::Plugin;
+    use crate::plugins::{basic_flow::BasicFlow, basic_stats::BasicStats, tcp_flags::TcpFlags};
+
+    fn worker(plugins: Vec<Box<dyn Plugin>>, packet_mode: bool) -> Worker {
+        Worker::new(WorkerSetup {
+            plugins,
+            packet_mode,
+            flow_timeout: 182.0,
+            timeouts: vec![182.0],
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn the_opposite_flow_is_prefetched_only_when_a_callback_reads_it() {
+        let basic = || -> Vec<Box<dyn Plugin>> {
+            vec![Box::new(BasicFlow::new()), Box::new(BasicStats::new())]
+        };
+        assert!(!worker(basic(), false).prefetch_opposite_flow);
+        // basicFlow's packet-mode columns read the opposite's last packet time
+        assert!(worker(basic(), true).prefetch_opposite_flow);
+        let mut with_tcp = basic();
+        with_tcp.push(Box::new(TcpFlags::new(&crate::config::Config::default())));
+        assert!(worker(with_tcp, false).prefetch_opposite_flow);
+    }
+
     #[test]
     fn a_lone_worker_formats_its_flush_only_while_the_writer_lags() {
         assert!(super::self_formats_flush(2, 0), "several workers: always");

@@ -123,7 +123,10 @@ impl GlobalInds {
     pub fn prefetch(&self, prov: u64) {
         if let Some((w, k)) = self.split(prov) {
             let win = &self.windows[w];
-            if let Some(e) = k.checked_sub(win.base).and_then(|i| win.slots.get(i as usize)) {
+            if let Some(e) = k
+                .checked_sub(win.base)
+                .and_then(|i| win.slots.get(i as usize))
+            {
                 crate::flow::table::prefetch(e);
             }
         }

@@ -789,6 +789,11 @@ impl Plugin for TcpFlags {
         self.flows.prefetch(slot, 64);
     }
 
+    /// Each packet reads the opposite flow's last-packet time and fragment status.
+    fn reads_opposite_flow(&self) -> bool {
+        true
+    }
+
     fn on_layer4(&mut self, cx: &mut FlowCx, pkt: &Pkt) {
         self.layer4(cx, pkt);
     }

@@ -342,6 +342,11 @@ impl Plugin for TcpStates {
         self.flows.prefetch(slot);
     }
 
+    /// Every TCP packet steps both directions' machines.
+    fn prefetch_opposite(&self, slot: u32) {
+        self.flows.prefetch(slot);
+    }
+
     fn on_new_flow(&mut self, cx: &mut FlowCx, _pkt: &Pkt) {
         self.flows.reset(cx.slot);
     }

@@ -340,11 +340,7 @@ impl TcpFlags {
         let d = pkt.data;
         let info = pkt.info;
         let ip = ip_view(pkt);
-        let mut line = if FLOWS_ONLY {
-            None
-        } else {
-            cx.pkt_line.take()
-        };
+        let mut line = if FLOWS_ONLY { None } else { cx.pkt_line.take() };
 
         let (st, mut op) = self.flows.pair(slot, partner);
         let mut fstat = st.stat & FS_STICKY;
