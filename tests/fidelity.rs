@@ -141,3 +141,57 @@ mod serde_json_lite {
         }
     }
 }
+
+/// (flow identity, vlanID) of every record of a flows.txt, sorted.
+fn vlan_ids(flows_txt: &std::path::Path) -> Vec<String> {
+    let text = std::fs::read_to_string(flows_txt).unwrap();
+    let mut lines = text.lines();
+    let head: Vec<&str> = lines
+        .next()
+        .unwrap()
+        .trim_start_matches('%')
+        .split('\t')
+        .collect();
+    let col = |name: &str| head.iter().position(|h| h.trim() == name).unwrap();
+    let keep = [
+        "dir", "srcIP", "srcPort", "dstIP", "dstPort", "l4Proto", "vlanID",
+    ]
+    .map(col);
+    let mut v: Vec<String> = lines
+        .map(|l| {
+            let c: Vec<&str> = l.split('\t').collect();
+            keep.map(|i| c[i]).join(" ")
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn vlan_ids_match_t2_on_tagged_captures() {
+    // basicFlow keeps a flow's VLAN IDs apart from its per-packet state (written only for
+    // tagged flows): each of these captures has tagged flows in T2's output
+    for name in ["bfd", "hsrp0", "dns"] {
+        let dir = tmpdir(&format!("vlan-{name}"));
+        let pcap = ndpi(&format!("{name}.pcap"));
+        let out = format!("{}/", dir.display());
+        let o = run(&["-r", pcap.to_str().unwrap(), "-w", &out, "-c", "0"]);
+        assert!(
+            o.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let ours = vlan_ids(&dir.join(format!("{name}_flows.txt")));
+        let reference = shared()
+            .join("reference/t2-0.9.3/default")
+            .join(name)
+            .join("flows.txt");
+        let t2 = vlan_ids(&reference);
+        assert!(
+            t2.iter().any(|l| !l.ends_with(' ')),
+            "{name}: the reference has tagged flows"
+        );
+        assert_eq!(ours, t2, "{name}: vlanID per flow");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -241,10 +241,11 @@ impl<T: Default + Clone> SlotVec<T> {
         }
     }
 
-    /// The state of `slot` for a new flow, whatever it held (growing the array if needed):
-    /// the caller sets every field it reads later (see [`SlotVec::reset`]).
+    /// The state of `slot`, whatever it held (growing the array if needed): for a new flow,
+    /// or for state written before it is read (the caller sets every field it reads later;
+    /// see [`SlotVec::reset`]).
     #[inline]
-    fn fresh(&mut self, slot: u32) -> &mut T {
+    pub fn fresh(&mut self, slot: u32) -> &mut T {
         let c = (slot >> SLOT_CHUNK_BITS) as usize;
         if c >= self.chunks.len() {
             self.grow(c);
