@@ -430,7 +430,7 @@ mod tests {
     /// test), names of every length around the key chunk, one formatter per column list.
     #[test]
     fn random_records_match_the_reference() {
-        use crate::output::txt::tests::{random_columns, random_record};
+        use crate::output::txt::tests::{check_random_records, random_columns};
         use crate::testutil::XorShift;
         let mut r = XorShift(0x150a_7e57);
         for round in 0..300 {
@@ -441,18 +441,13 @@ mod tests {
                 c.name = Box::leak("k".repeat(len).into_boxed_str());
             }
             let mut f = JsonFormatter::new(&cols);
-            for _ in 0..20 {
-                let rec = random_record(&mut r, &cols, round % 3 == 0);
-                let mut out = b"previous line\n".to_vec();
-                f.write(&rec.buf, &mut out);
-                let want = reference_line(&cols, &rec.buf);
-                assert!(
-                    out[14..] == want[..],
-                    "round {round}\n got: {}\nwant: {}",
-                    String::from_utf8_lossy(&out[14..]),
-                    String::from_utf8_lossy(&want)
-                );
-            }
+            check_random_records(
+                &mut r,
+                &cols,
+                round,
+                |rec, out| f.write(rec, out),
+                reference_line,
+            );
         }
     }
 

@@ -17,29 +17,11 @@ pub fn header_line(cols: &[Column]) -> Vec<u8> {
     out
 }
 
-/// What one step of a flows.txt line writes: a value of a [`Ty`] of the same name, or all
-/// the repetitions of a repeating column.
+/// What one step of a flows.txt line writes: values of one type, or all the repetitions of a
+/// repeating column.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Op {
-    Dir,
-    U8,
-    U16,
-    U32,
-    U64,
-    I8,
-    I16,
-    I32,
-    I64,
-    H8,
-    H16,
-    H32,
-    H64,
-    F,
-    D,
-    Ts,
-    Mac,
-    IpX,
-    Sc,
+    Values(Ty),
     /// A repetition count, then that many groups of the values of the step's repeating column.
     Repeat,
 }
@@ -48,31 +30,7 @@ impl Op {
     /// Whether consecutive columns of this op form one step (see [`Step::count`]): the ops
     /// whose text always fits a window.
     fn runs(self) -> bool {
-        !matches!(self, Op::D | Op::Sc | Op::Repeat)
-    }
-
-    fn of(t: Ty) -> Op {
-        match t {
-            Ty::Dir => Op::Dir,
-            Ty::U8 => Op::U8,
-            Ty::U16 => Op::U16,
-            Ty::U32 => Op::U32,
-            Ty::U64 => Op::U64,
-            Ty::I8 => Op::I8,
-            Ty::I16 => Op::I16,
-            Ty::I32 => Op::I32,
-            Ty::I64 => Op::I64,
-            Ty::H8 => Op::H8,
-            Ty::H16 => Op::H16,
-            Ty::H32 => Op::H32,
-            Ty::H64 => Op::H64,
-            Ty::F => Op::F,
-            Ty::D => Op::D,
-            Ty::Ts => Op::Ts,
-            Ty::Mac => Op::Mac,
-            Ty::IpX => Op::IpX,
-            Ty::Sc => Op::Sc,
-        }
+        matches!(self, Op::Values(t) if !matches!(t, Ty::D | Ty::Sc))
     }
 }
 
@@ -92,7 +50,7 @@ struct Step {
 #[derive(Clone, Copy, Debug)]
 struct Repeating {
     types: &'static [Ty],
-    first: Op,
+    first: Ty,
 }
 
 /// Bytes of the line buffer: longer lines are written to the output in pieces.
@@ -127,7 +85,7 @@ impl TxtFormatter {
                 let rep = u16::try_from(repeats.len()).expect("fewer than 65536 columns");
                 repeats.push(Repeating {
                     types: c.types,
-                    first: Op::of(c.types[0]),
+                    first: c.types[0],
                 });
                 steps.push(Step {
                     op: Op::Repeat,
@@ -139,7 +97,7 @@ impl TxtFormatter {
                 continue;
             }
             if let [t] = c.types {
-                let op = Op::of(*t);
+                let op = Op::Values(*t);
                 if let Some(last) = steps.last_mut().filter(|l| open && l.op == op) {
                     if last.count < u16::MAX {
                         last.count += 1;
@@ -157,7 +115,7 @@ impl TxtFormatter {
             }
             for (j, &t) in c.types.iter().enumerate() {
                 steps.push(Step {
-                    op: Op::of(t),
+                    op: Op::Values(t),
                     sep: if j > 0 { b'_' } else { sep },
                     count: 1,
                     rep: 0,
@@ -213,8 +171,8 @@ fn put_step(
     repeats: &[Repeating],
     step: &Step,
 ) -> usize {
-    if step.op != Op::Repeat {
-        return put_values(buf, pos, out, r, step.op, step.count, step.sep);
+    if let Op::Values(t) = step.op {
+        return put_values(buf, pos, out, r, t, step.count, step.sep);
     }
     let rep = repeats[usize::from(step.rep)];
     match (r.reps(), rep.types.len()) {
@@ -241,7 +199,7 @@ fn put_sep(buf: &mut [u8; LINE], mut pos: usize, out: &mut Vec<u8>, sep: u8) -> 
     pos + 1
 }
 
-/// Writes `count` values of `op` (not [`Op::Repeat`]) read from the record, the first after
+/// Writes `count` values of type `t` read from the record, the first after
 /// `sep` and the others after a TAB; returns the position after them. Each arm has its own
 /// loop, so a run of columns costs one dispatch.
 #[inline(always)]
@@ -250,7 +208,7 @@ fn put_values(
     pos: usize,
     out: &mut Vec<u8>,
     r: &mut RecordReader,
-    op: Op,
+    t: Ty,
     count: u16,
     sep: u8,
 ) -> usize {
@@ -259,58 +217,58 @@ fn put_values(
         sep,
         width: 0,
     };
-    match op {
-        Op::Dir => run.width(1).put(buf, pos, out, r, |w, raw, _| {
+    match t {
+        Ty::Dir => run.width(1).put(buf, pos, out, r, |w, raw, _| {
             w[0] = if raw as u8 == 0 { b'A' } else { b'B' };
             1
         }),
-        Op::U8 => run.width(1).put(buf, pos, out, r, |w, raw, _| {
+        Ty::U8 => run.width(1).put(buf, pos, out, r, |w, raw, _| {
             tp::put_u64(w, u64::from(raw as u8))
         }),
-        Op::U16 => run.width(2).put(buf, pos, out, r, |w, raw, _| {
+        Ty::U16 => run.width(2).put(buf, pos, out, r, |w, raw, _| {
             tp::put_u64(w, u64::from(raw as u16))
         }),
-        Op::U32 => run.width(4).put(buf, pos, out, r, |w, raw, _| {
+        Ty::U32 => run.width(4).put(buf, pos, out, r, |w, raw, _| {
             tp::put_u64(w, u64::from(raw as u32))
         }),
-        Op::U64 => run
+        Ty::U64 => run
             .width(8)
             .put(buf, pos, out, r, |w, raw, _| tp::put_u64(w, raw)),
-        Op::I8 => run.width(1).put(buf, pos, out, r, |w, raw, _| {
+        Ty::I8 => run.width(1).put(buf, pos, out, r, |w, raw, _| {
             tp::put_i64(w, i64::from(raw as i8))
         }),
-        Op::I16 => run.width(2).put(buf, pos, out, r, |w, raw, _| {
+        Ty::I16 => run.width(2).put(buf, pos, out, r, |w, raw, _| {
             tp::put_i64(w, i64::from(raw as i16))
         }),
-        Op::I32 => run.width(4).put(buf, pos, out, r, |w, raw, _| {
+        Ty::I32 => run.width(4).put(buf, pos, out, r, |w, raw, _| {
             tp::put_i64(w, i64::from(raw as i32))
         }),
-        Op::I64 => run
+        Ty::I64 => run
             .width(8)
             .put(buf, pos, out, r, |w, raw, _| tp::put_i64(w, raw as i64)),
-        Op::H8 => run.width(1).put(buf, pos, out, r, |w, raw, _| {
+        Ty::H8 => run.width(1).put(buf, pos, out, r, |w, raw, _| {
             tp::put_hex(w, u64::from(raw as u8), 1)
         }),
-        Op::H16 => run.width(2).put(buf, pos, out, r, |w, raw, _| {
+        Ty::H16 => run.width(2).put(buf, pos, out, r, |w, raw, _| {
             tp::put_hex(w, u64::from(raw as u16), 2)
         }),
-        Op::H32 => run.width(4).put(buf, pos, out, r, |w, raw, _| {
+        Ty::H32 => run.width(4).put(buf, pos, out, r, |w, raw, _| {
             tp::put_hex(w, u64::from(raw as u32), 4)
         }),
-        Op::H64 => run
+        Ty::H64 => run
             .width(8)
             .put(buf, pos, out, r, |w, raw, _| tp::put_hex(w, raw, 8)),
-        Op::F => run.width(4).put(buf, pos, out, r, |w, raw, _| {
+        Ty::F => run.width(4).put(buf, pos, out, r, |w, raw, _| {
             tp::put_g7(w, f32::from_bits(raw as u32))
         }),
-        Op::Ts => run.width(8).put(buf, pos, out, r, |w, raw, r| {
+        Ty::Ts => run.width(8).put(buf, pos, out, r, |w, raw, r| {
             tp::put_ts(w, raw, r.uint(4) as u32)
         }),
-        Op::Mac => run.width(6).put(buf, pos, out, r, |w, raw, _| {
+        Ty::Mac => run.width(6).put(buf, pos, out, r, |w, raw, _| {
             let b = raw.to_le_bytes();
             tp::put_mac(w, [b[0], b[1], b[2], b[3], b[4], b[5]])
         }),
-        Op::IpX => run.width(1).put(buf, pos, out, r, |w, raw, r| {
+        Ty::IpX => run.width(1).put(buf, pos, out, r, |w, raw, r| {
             let a: [u8; 16] = r.array();
             match raw as u8 {
                 4 => tp::put_ipv4(w, [a[0], a[1], a[2], a[3]]),
@@ -322,7 +280,7 @@ fn put_values(
             }
         }),
         // one value per step (not `Op::runs`): their text may not fit a window
-        Op::D => {
+        Ty::D => {
             let v = f64::from_bits(r.uint(8));
             let mut pos = put_sep(buf, pos, out, sep);
             let Some(w) = buf[pos..].first_chunk_mut() else {
@@ -334,7 +292,7 @@ fn put_values(
             }
             pos
         }
-        Op::Sc => {
+        Ty::Sc => {
             let s = r.str();
             let pos = put_sep(buf, pos, out, sep);
             let Some(w) = buf[pos..].first_chunk_mut() else {
@@ -345,7 +303,6 @@ fn put_values(
                 None => put_str(buf, pos, out, s),
             }
         }
-        Op::Repeat => unreachable!("put_step writes repeating columns"),
     }
 }
 
@@ -408,7 +365,7 @@ fn put_repeats<'a>(
     let mut sep = buf[at];
     for _ in 0..reps {
         for &t in types {
-            at = put_values(buf, at, out, &mut r, Op::of(t), 1, sep);
+            at = put_values(buf, at, out, &mut r, t, 1, sep);
             sep = b'_';
         }
         sep = b';';
@@ -631,18 +588,36 @@ pub(crate) mod tests {
             let n = 1 + r.below(60) as usize;
             let cols = random_columns(&mut r, n);
             let mut f = TxtFormatter::new(&cols);
-            for _ in 0..20 {
-                let rec = random_record(&mut r, &cols, round % 3 == 0);
-                let mut out = b"previous line\n".to_vec();
-                f.write(&rec.buf, &mut out);
-                let want = reference_line(&cols, &rec.buf);
-                assert!(
-                    out[14..] == want[..],
-                    "round {round}\n got: {}\nwant: {}",
-                    String::from_utf8_lossy(&out[14..]),
-                    String::from_utf8_lossy(&want)
-                );
-            }
+            check_random_records(
+                &mut r,
+                &cols,
+                round,
+                |rec, out| f.write(rec, out),
+                reference_line,
+            );
+        }
+    }
+
+    /// Formats 20 random records of `cols` with `write` after a previous line, and checks each
+    /// new line against `reference` (for both formatters' random tests).
+    pub(crate) fn check_random_records(
+        r: &mut XorShift,
+        cols: &[Column],
+        round: usize,
+        mut write: impl FnMut(&[u8], &mut Vec<u8>),
+        reference: fn(&[Column], &[u8]) -> Vec<u8>,
+    ) {
+        for _ in 0..20 {
+            let rec = random_record(r, cols, round % 3 == 0);
+            let mut out = b"previous line\n".to_vec();
+            write(&rec.buf, &mut out);
+            let want = reference(cols, &rec.buf);
+            assert!(
+                out[14..] == want[..],
+                "round {round}\n got: {}\nwant: {}",
+                String::from_utf8_lossy(&out[14..]),
+                String::from_utf8_lossy(&want)
+            );
         }
     }
 
