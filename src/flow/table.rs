@@ -671,14 +671,23 @@ impl FlowTable {
         }
     }
 
-    /// A hint for prefetching while flows are written from the oldest end: the slot `k`
-    /// places after the oldest flow in the LRU list (possibly one that has moved since or
-    /// was written).
+    /// Log position of the oldest flow's entry (as last found by [`FlowTable::oldest`]): where
+    /// cursors that prefetch ahead of a walk from the oldest end start.
     #[inline]
-    pub fn lru_ahead(&self, k: usize) -> Option<u32> {
-        self.lru
-            .get(self.lru_tail.get() as usize + k)
-            .map(|e| e.slot)
+    pub fn oldest_pos(&self) -> usize {
+        self.lru_tail.get() as usize
+    }
+
+    /// The flow whose entry is at log position `pos`, unless that entry is stale (its flow
+    /// moved on or was written) or past the end: for prefetch hints while flows are written
+    /// from the oldest end.
+    #[inline]
+    pub fn flow_at_pos(&self, pos: usize) -> Option<u32> {
+        let e = self.lru.get(pos)?;
+        if self.stale[pos >> 6] >> (pos & 63) & 1 != 0 {
+            return None;
+        }
+        Some(e.slot)
     }
 
     /// Inserts a new flow at the LRU head and returns its slot. The caller fills the fields.
@@ -1267,6 +1276,28 @@ mod tests {
         t.remove(b);
         assert!(t.nothing_due(Ts::new(202, 0)));
         assert!(!t.nothing_due(Ts::new(203, 0)));
+    }
+
+    #[test]
+    fn log_positions_ahead_of_the_oldest_name_live_flows_only() {
+        let mut t = FlowTable::new(&[182.0], 0);
+        let slots: Vec<u32> = (0..10).map(|n| add(&mut t, n, n as u64)).collect();
+        // slot 0's entry at the tail goes stale, a new one is appended at the head
+        t.touch(slots[0], 100);
+        let live: Vec<Option<u32>> = (0..12).map(|p| t.flow_at_pos(p)).collect();
+        let mut want: Vec<Option<u32>> = vec![None];
+        want.extend(slots[1..].iter().map(|&s| Some(s)));
+        want.extend([Some(slots[0]), None]);
+        assert_eq!(live, want, "stale and past-the-end positions name no flow");
+        assert_eq!(t.oldest(), Some(slots[1]));
+        assert_eq!(t.oldest_pos(), 1, "the oldest flow's entry");
+        // written flows leave stale entries behind them
+        t.drain();
+        t.detach(slots[1]);
+        t.free_detached(slots[1]);
+        assert_eq!(t.flow_at_pos(1), None);
+        assert_eq!(t.oldest(), Some(slots[2]));
+        assert_eq!(t.oldest_pos(), 2);
     }
 
     #[test]

@@ -116,6 +116,10 @@ pub struct Worker {
     flush_hint: usize,
     /// Monitoring: gauges and report answers (see `crate::monitor`).
     mon: Option<crate::monitor::WorkerPort>,
+    /// The end-of-input flush's prefetch cursors (log positions, see
+    /// [`Worker::prefetch_flush`]).
+    flush_far: usize,
+    flush_near: usize,
 }
 
 impl Worker {
@@ -141,6 +145,8 @@ impl Worker {
             alarm_mode: s.alarm_mode,
             plugins: s.plugins,
             rec: Record::default(),
+            flush_far: 0,
+            flush_near: 0,
             out: Box::default(),
             seq: 0,
             local_index: 0,
@@ -926,28 +932,39 @@ impl Worker {
     }
 
     /// Prefetch hints while the flows are written from the oldest end (their LRU order is
-    /// random in memory): 16 flows ahead the flow, 8 ahead its plugin state and partner.
+    /// random in memory). Two cursors run over the log ahead of the oldest entry, each visiting
+    /// every position once: [`FLUSH_FAR`] positions ahead the flow's lines, [`FLUSH_NEAR`] ahead
+    /// its plugin states and its partner's (the partner's slot comes from the flow's line the
+    /// far cursor asked for). Stale entries (flows moved on or already written with their
+    /// partner, about half the log at the end of a run) are skipped rather than fetched.
     #[inline]
-    fn prefetch_flush(&self) {
+    fn prefetch_flush(&mut self) {
         let t = &self.table;
-        if let Some(a) = t.lru_ahead(16) {
-            t.prefetch_slot(a);
+        let tail = t.oldest_pos();
+        let mut far = self.flush_far.max(tail);
+        while far < tail + FLUSH_FAR {
+            if let Some(s) = t.flow_at_pos(far) {
+                t.prefetch_slot(s);
+            }
+            far += 1;
         }
-        if let Some(b) = t.lru_ahead(8) {
-            let p = if b < t.slots() as u32 {
-                t.get(b).partner
-            } else {
-                NIL
-            };
-            for s in [b, p] {
-                if s != NIL {
-                    t.prefetch_slot(s);
+        let mut near = self.flush_near.max(tail);
+        while near < tail + FLUSH_NEAR {
+            if let Some(s) = t.flow_at_pos(near) {
+                let p = t.get(s).partner;
+                for pl in &self.plugins {
+                    pl.prefetch(s);
+                }
+                if p != NIL {
+                    t.prefetch_slot(p);
                     for pl in &self.plugins {
-                        pl.prefetch(s);
+                        pl.prefetch(p);
                     }
                 }
             }
+            near += 1;
         }
+        (self.flush_far, self.flush_near) = (far, near);
     }
 
     /// The core's own columns.
@@ -961,6 +978,11 @@ impl Worker {
 
 /// Records per output batch while the flows are flushed at the end of the input.
 const FLUSH_CHUNK: usize = 1024;
+
+/// Log positions ahead of the oldest entry at which the end-of-input flush asks for a flow's
+/// lines, and for its plugin states and partner (see [`Worker::prefetch_flush`]).
+const FLUSH_FAR: usize = 64;
+const FLUSH_NEAR: usize = 32;
 
 /// Replay hands its output to the writer after this many input batches, or sooner once it
 /// holds `SEND_BYTES`: one hand-over per input batch (mostly a few records) cost a wake-up of
