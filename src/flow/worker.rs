@@ -426,7 +426,15 @@ impl Worker {
                 detach(t, p);
             }
         });
-        for &s in &pairs {
+        // the walk read both flows of each pair (cached now); their plugin states were not
+        // read since the pair's last packet: asked for a few pairs ahead of their writing
+        for &s in pairs.iter().take(EXPIRE_AHEAD) {
+            self.prefetch_pair_states(s);
+        }
+        for (k, &s) in pairs.iter().enumerate() {
+            if let Some(&a) = pairs.get(k + EXPIRE_AHEAD) {
+                self.prefetch_pair_states(a);
+            }
             // Between shards, records of one event are interleaved as T2's single walk would
             // order them: by timeout handler (longest first), then LRU position. Within a shard
             // the writer keeps the worker's own (exact) order whatever this key says.
@@ -448,6 +456,18 @@ impl Worker {
             );
         }
         self.expired = pairs;
+    }
+
+    /// Prefetch hint: the plugin states of the flow in `slot` and of its partner.
+    #[inline]
+    fn prefetch_pair_states(&self, slot: u32) {
+        let p = self.table.get(slot).partner;
+        for pl in &self.plugins {
+            pl.prefetch(slot);
+            if p != NIL {
+                pl.prefetch(p);
+            }
+        }
     }
 
     /// Second stage of the [`Worker::process_batch`] pipeline; returns the slot guessed.
@@ -978,6 +998,9 @@ impl Worker {
 
 /// Records per output batch while the flows are flushed at the end of the input.
 const FLUSH_CHUNK: usize = 1024;
+
+/// Pairs ahead of the one being written at which a timeout pass asks for plugin states.
+const EXPIRE_AHEAD: usize = 4;
 
 /// Log positions ahead of the oldest entry at which the end-of-input flush asks for a flow's
 /// lines, and for its plugin states and partner (see [`Worker::prefetch_flush`]).
