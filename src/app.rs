@@ -17,7 +17,7 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// T2 capacity the "Max number of flows in memory" percentage refers to (2^18 flows).
@@ -580,24 +580,14 @@ pub fn run(cli: Cli) -> Result<i32, String> {
     // a -D series waiting for its next file ends on SIGINT/SIGTERM
     let ctl = mon.hub.ctl.clone();
     series.on_interrupt(move || ctl.level.load(Ordering::Relaxed) < 3);
-    // when the reader runs on CPUs no worker has, it spins on a full ring (READER_SPIN_US)
-    // instead of sleeping, so the worker that frees a place has nobody to wake
-    let reader_spin = if housekeeping_cpus(&cpus).is_some() {
-        Duration::from_micros(cfg.u64("READER_SPIN_US"))
-    } else {
-        Duration::ZERO
-    };
     let mut lanes = Vec::new();
     let mut out_rings = Vec::new();
     let mut out_free = Vec::new();
     let mut handles = Vec::new();
     for (i, cpu) in cpus.iter().enumerate() {
         // replay: only throughput matters, so a worker is woken for several batches at once
-        let to_worker: Arc<Ring<Box<PacketBatch>>> = Arc::new(
-            Ring::new(ring_batches)
-                .wake_batch(ring_batches / 4)
-                .producer_spin(reader_spin),
-        );
+        let to_worker: Arc<Ring<Box<PacketBatch>>> =
+            Arc::new(Ring::new(ring_batches).wake_batch(ring_batches / 4));
         let free: Arc<Ring<Box<PacketBatch>>> = Arc::new(Ring::new(ring_batches + 2));
         let out: Arc<Ring<Box<OutBatch>>> =
             Arc::new(Ring::new(ring_batches).wake_batch(ring_batches / 4));

@@ -17,7 +17,6 @@ pub const CORE_SETTINGS: &[Setting] = &[
     ("ALARM_MODE", "0", "1: write only flows a plugin raised an alarm on (FL_ALARM)"),
     ("BATCH_PACKETS", "256", "Packets per batch handed from the reader to a worker"),
     ("RING_BATCHES", "16", "Batches a reader-to-worker ring holds before the reader waits"),
-    ("READER_SPIN_US", "2000", "Replay with CPUs no worker uses (e.g. -c 0 on two CPUs): microseconds the reader spins on a worker's full ring before it sleeps; while it spins the worker has no sleeper to wake (0: sleep at once)"),
     ("TICK_PACKETS", "4096", "The reader's clock reaches idle workers at least every this many packets"),
     ("INPUT_MMAP", "1", "Read plain capture files through memory mappings, handing packets to the workers without copying them (0: read them into buffers)"),
     ("FORMAT_IN_WORKERS", "auto", "Who turns flow records into text in replay: 1 the workers, 0 the writer, auto the workers when several run and every CPU has one (the writer has no CPU of its own then)"),

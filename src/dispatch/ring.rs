@@ -28,15 +28,9 @@ pub struct Ring<T> {
     consumer_waits: AtomicBool,
     /// How often a push found the ring full (backpressure events).
     pub full_events: AtomicU64,
-    /// How often a producer facing a full ring went to sleep (each one a wake-up the consumer
-    /// pays for later).
-    pub producer_sleeps: AtomicU64,
     closed: AtomicBool,
     /// Elements (for the consumer) or free places (for the producer) that make a wake-up.
     wake_batch: usize,
-    /// How long a producer facing a full ring spins before it sleeps (see
-    /// [`Ring::producer_spin`]).
-    producer_spin: Duration,
 }
 
 impl<T> Ring<T> {
@@ -48,20 +42,9 @@ impl<T> Ring<T> {
             producer_waits: AtomicBool::new(false),
             consumer_waits: AtomicBool::new(false),
             full_events: AtomicU64::new(0),
-            producer_sleeps: AtomicU64::new(0),
             closed: AtomicBool::new(false),
             wake_batch: 1,
-            producer_spin: Duration::ZERO,
         }
-    }
-
-    /// Lets a producer that has a CPU of its own wait on a full ring by spinning for up to
-    /// `d` before it sleeps. The consumer then finds no sleeper to wake: on a VM a wake-up
-    /// is a system call and an interrupt to the other CPU, paid by the consumer (a replay
-    /// worker, the one thread a `-c 0` run waits for) thousands of times a run.
-    pub fn producer_spin(mut self, d: Duration) -> Ring<T> {
-        self.producer_spin = d;
-        self
     }
 
     /// Wakes a waiting consumer only once `n` elements are queued, and a waiting producer
@@ -122,7 +105,6 @@ impl<T> Ring<T> {
         let mut before_wait = Some(before_wait);
         let mut spins = 0;
         let mut counted = false;
-        let mut spin_until: Option<std::time::Instant> = None;
         loop {
             match self.q.push(v) {
                 Ok(()) => {
@@ -145,19 +127,8 @@ impl<T> Ring<T> {
                     if let Some(f) = before_wait.take() {
                         f();
                     }
-                    if !self.producer_spin.is_zero() {
-                        let now = std::time::Instant::now();
-                        let end = *spin_until.get_or_insert(now + self.producer_spin);
-                        if now < end {
-                            for _ in 0..SPINS {
-                                std::hint::spin_loop();
-                            }
-                            continue;
-                        }
-                    }
                     self.producer_waits.store(true, Ordering::Release);
                     if self.q.is_full() {
-                        self.producer_sleeps.fetch_add(1, Ordering::Relaxed);
                         self.park();
                     }
                 }
@@ -264,33 +235,6 @@ impl<T> Ring<T> {
 mod tests {
     use super::*;
     use std::sync::Arc;
-
-    /// Fills a one-place ring, has another thread pop after 20 ms while this one pushes
-    /// again, and returns how often the pusher slept.
-    fn sleeps_of_a_push_behind_a_slow_consumer(spin: Duration) -> u64 {
-        let r = Arc::new(Ring::new(1).producer_spin(spin));
-        r.register_producer();
-        r.push(1u32);
-        let c = r.clone();
-        let t = std::thread::spawn(move || {
-            c.register_consumer();
-            std::thread::sleep(Duration::from_millis(20));
-            c.pop()
-        });
-        r.push(2);
-        assert_eq!(t.join().unwrap(), Some(1));
-        r.producer_sleeps.load(Ordering::Relaxed)
-    }
-
-    #[test]
-    fn a_producer_with_a_spin_budget_waits_without_sleeping() {
-        assert!(sleeps_of_a_push_behind_a_slow_consumer(Duration::ZERO) >= 1);
-        // the consumer pops after 20 ms, well inside the budget
-        assert_eq!(
-            sleeps_of_a_push_behind_a_slow_consumer(Duration::from_secs(5)),
-            0
-        );
-    }
 
     /// A consumer thread that pops until the ring is closed and returns what it got.
     fn drain_in_thread(r: Arc<Ring<u32>>) -> std::thread::JoinHandle<Vec<u32>> {
