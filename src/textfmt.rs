@@ -1718,6 +1718,28 @@ mod tests {
         assert_eq!(g17_digits_f32(0.1), None);
     }
 
+    /// Runs `check(bits)` for every float32 bit pattern in [`G7_FROM`, `G7_TO`) (hex, from the
+    /// environment; `from`/`to` without them), spread over every CPU.
+    fn every_f32_bits(from: u32, to: u32, check: impl Fn(u32, &mut Vec<u8>) + Sync) {
+        let bound = |name: &str, default: u32| {
+            std::env::var(name).map_or(default, |v| u32::from_str_radix(&v, 16).unwrap())
+        };
+        let (from, to) = (bound("G7_FROM", from), bound("G7_TO", to));
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get()) as u32;
+        let check = &check;
+        std::thread::scope(|sc| {
+            for t in 0..threads {
+                sc.spawn(move || {
+                    let mut out = Vec::new();
+                    for bits in (from + t..to).step_by(threads as usize) {
+                        out.clear();
+                        check(bits, &mut out);
+                    }
+                });
+            }
+        });
+    }
+
     /// Every positive float32 against glibc (an hour or more of CPU):
     /// `cargo test --release --lib g7_exhaustive -- --ignored`; `G7_FROM`/`G7_TO` (hex bit
     /// patterns, `G7_TO` excluded) restrict it, e.g. to the u64 fast path [2^-19, 2^24):
@@ -1725,23 +1747,10 @@ mod tests {
     #[test]
     #[ignore]
     fn g7_exhaustive() {
-        let bound = |name: &str, default: u32| {
-            std::env::var(name).map_or(default, |v| u32::from_str_radix(&v, 16).unwrap())
-        };
-        let (from, to) = (bound("G7_FROM", 0), bound("G7_TO", 0x8000_0000));
-        let threads = std::thread::available_parallelism().map_or(2, |n| n.get()) as u32;
-        std::thread::scope(|sc| {
-            for t in 0..threads {
-                sc.spawn(move || {
-                    let mut out = Vec::new();
-                    for bits in (from + t..to).step_by(threads as usize) {
-                        let v = f32::from_bits(bits);
-                        out.clear();
-                        push_g7(&mut out, v);
-                        assert_eq!(out, c_fmt("%.7g", f64::from(v)).as_bytes(), "{bits:#x}");
-                    }
-                });
-            }
+        every_f32_bits(0, 0x8000_0000, |bits, out| {
+            let v = f32::from_bits(bits);
+            push_g7(out, v);
+            assert_eq!(*out, c_fmt("%.7g", f64::from(v)).as_bytes(), "{bits:#x}");
         });
     }
 
@@ -1751,24 +1760,11 @@ mod tests {
     #[test]
     #[ignore]
     fn json_f32_exhaustive() {
-        let bound = |name: &str, default: u32| {
-            std::env::var(name).map_or(default, |v| u32::from_str_radix(&v, 16).unwrap())
-        };
-        let (from, to) = (bound("G7_FROM", 0x2700_0000), bound("G7_TO", 0x4b80_0000));
-        let threads = std::thread::available_parallelism().map_or(2, |n| n.get()) as u32;
-        std::thread::scope(|sc| {
-            for t in 0..threads {
-                sc.spawn(move || {
-                    let mut out = Vec::new();
-                    for bits in (from + t..to).step_by(threads as usize) {
-                        let v = f64::from(f32::from_bits(bits));
-                        out.clear();
-                        push_json_f64_17(&mut out, v);
-                        let want = json_from_c(&c_fmt("%.17g", v));
-                        assert_eq!(out, want.as_bytes(), "{bits:#x}");
-                    }
-                });
-            }
+        every_f32_bits(0x2700_0000, 0x4b80_0000, |bits, out| {
+            let v = f64::from(f32::from_bits(bits));
+            push_json_f64_17(out, v);
+            let want = json_from_c(&c_fmt("%.17g", v));
+            assert_eq!(*out, want.as_bytes(), "{bits:#x}");
         });
     }
 
