@@ -275,6 +275,17 @@ fn end_hash(addr: [u8; 16], port: u16) -> u64 {
 }
 
 impl KeyHash {
+    /// The hash of the reversed key, for prefetch hints: the same entry place, the direction
+    /// bit flipped (wrong only for a key whose two ends hash alike, whose reverse keeps the
+    /// bit; a hint for it finds nothing).
+    #[inline]
+    fn reversed(&self) -> KeyHash {
+        KeyHash {
+            sym: self.sym,
+            tag: self.tag ^ 1,
+        }
+    }
+
     #[inline]
     fn of(k: &FlowKey) -> KeyHash {
         let a = end_hash(k.src, k.sport);
@@ -637,7 +648,15 @@ impl FlowTable {
     pub fn prefetch_flow(&self, h: &KeyHash) -> Option<u32> {
         let s = match self.index.find(h, |_| true) {
             Some(s) => s,
-            None => *self.free.last()?,
+            None => {
+                // a new flow: its creation looks up the opposite direction (whose tag differs
+                // in the direction bit only, in the same index line) and, when there is one,
+                // reads and writes both of that flow's lines
+                if let Some(r) = self.index.find(&h.reversed(), |_| true) {
+                    self.prefetch_slot(r);
+                }
+                *self.free.last()?
+            }
         };
         if s < self.flows.len {
             let f = self.flows.get(s);
@@ -1130,6 +1149,8 @@ mod tests {
             let (h, r) = (KeyHash::of(&k), KeyHash::of(&k.reversed()));
             assert_eq!(h.sym, r.sym);
             assert_ne!(h.tag, r.tag);
+            // what the new-flow prefetch hint looks up for the opposite direction
+            assert_eq!(h.reversed(), r);
         }
         let mut t = FlowTable::new(&[182.0], 0);
         let a = t.insert(key(5), 0);
@@ -1143,6 +1164,12 @@ mod tests {
         k.dport = k.sport;
         let c = t.insert(k, 0);
         assert_eq!(t.lookup(&k.reversed()), Some(c));
+        // the hint for a new flow names its opposite direction's slot
+        let fresh = key(77);
+        let d = t.insert(fresh.reversed(), 0);
+        let h = FlowTable::hash(&fresh);
+        assert_eq!(t.index.find(&h.reversed(), |_| true), Some(d));
+        assert_eq!(t.prefetch_flow(&h), t.free.last().copied());
     }
 
     #[test]
